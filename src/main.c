@@ -1,0 +1,295 @@
+/*
+ * main.c -- the command line: verbs, their help, and the fixed start-up order
+ * (parse the configuration, reserve all memory, then do the work; shut down in
+ * reverse). Exit codes come from sysexits.h.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include <bearssl.h>
+#include <hiredis/hiredis.h>
+#include <jsmn.h>
+#include <libpq-fe.h>
+#include <wslay/wslay.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "err.h"
+#include "fr_depvers.h"
+#include "fr_version.h"
+#include "log.h"
+#include "loop.h"
+
+#define MAIN_DEFAULT_CONFIG "/etc/fillrelay.conf"
+
+/* Global options, given before or after the verb. */
+struct main_opts {
+	const char *config;     /* -c FILE */
+	const char *log_level;  /* --log-level LEVEL, overrides the file */
+	int help;               /* -h, --help */
+	int connect;            /* check --connect */
+	int nargs;              /* verb arguments that are not options */
+	char **args;
+};
+
+struct main_verb {
+	const char *name;
+	int (*fn)(struct main_opts *o);
+	const char *usage;
+	const char *summary;
+	const char *issue; /* non-NULL: not yet available, lands with this work */
+};
+
+static struct cfg main_cfg; /* about 67 KiB: static, not on the stack */
+
+static int verb_version(struct main_opts *o);
+static int verb_check(struct main_opts *o);
+
+static const struct main_verb main_verbs[] = {
+	{ "run", NULL, "run [-c FILE]",
+	  "hold the private streams open and write every fill to PostgreSQL and Redis",
+	  "the sink path (fill ring, journal, PostgreSQL, Redis)" },
+	{ "check", verb_check, "check [-c FILE] [--connect]",
+	  "validate the configuration (--connect: also try every endpoint)", NULL },
+	{ "migrate", NULL, "migrate [-c FILE]", "create or upgrade the trading schema",
+	  "the PostgreSQL sink" },
+	{ "rebuild", NULL, "rebuild [-c FILE]",
+	  "recompute derived columns and Redis from trading.fills in exchange order",
+	  "the PostgreSQL sink" },
+	{ "decode", NULL, "decode [-c FILE] FILE|-",
+	  "print what fillrelay makes of a push or REST response", "the decoder" },
+	{ "orderid", NULL, "orderid new BOT REASON | orderid parse ID",
+	  "generate or parse a client order id (BOT-REASON-STAMP)", "the order id module" },
+	{ "fills", NULL, "fills [-c FILE] --bot BOT", "recent fills of a bot (seed query 1)",
+	  "the PostgreSQL sink" },
+	{ "pnl", NULL, "pnl [-c FILE] [--bot BOT]",
+	  "PnL by close reason and currency (seed query 2)", "the PostgreSQL sink" },
+	{ "positions", NULL, "positions [-c FILE] [--bot BOT]",
+	  "positions with the exchange's view and drift (seed query 3)", "the Redis sink" },
+	{ "spill", NULL, "spill stat|verify|replay [-c FILE]",
+	  "inspect, verify or replay the disk journal", "the disk journal" },
+	{ "health", NULL, "health [-c FILE]", "ask a running fillrelay's /healthz",
+	  "the metrics endpoint" },
+	{ "version", verb_version, "version", "print the version and library versions", NULL },
+};
+#define MAIN_VERBS_N ((int)(sizeof main_verbs / sizeof main_verbs[0]))
+
+static void main_usage(FILE *f)
+{
+	fprintf(f, "usage: fillrelay [-c FILE] [--log-level LEVEL] VERB [ARGS]\n\n"
+		   "Holds Bybit private WebSocket streams open and records every fill in\n"
+		   "PostgreSQL and every bot's position in Redis.\n\nverbs:\n");
+	for (int i = 0; i < MAIN_VERBS_N; i++)
+		fprintf(f, "  %-10s %s%s\n", main_verbs[i].name, main_verbs[i].summary,
+			main_verbs[i].issue ? " (not yet available)" : "");
+	fprintf(f, "\noptions:\n"
+		   "  -c FILE              configuration file (default %s)\n"
+		   "  --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
+		   "  -h, --help           this text; after a verb, that verb's help\n"
+		   "\n`fillrelay VERB --help` describes one verb.\n",
+		MAIN_DEFAULT_CONFIG);
+}
+
+static void main_verb_usage(const struct main_verb *v)
+{
+	printf("usage: fillrelay %s\n\n%s.\n", v->usage, v->summary);
+	if (v->issue)
+		printf("\nNot yet available in this build: it arrives with %s.\n", v->issue);
+	printf("\n  -c FILE              configuration file (default %s)\n"
+	       "  --log-level LEVEL    debug, info, warn or error\n",
+	       MAIN_DEFAULT_CONFIG);
+}
+
+/* Splits argv into options and plain arguments; returns 0 or EX_USAGE. */
+static int main_parse_opts(int argc, char **argv, struct main_opts *o, char **plain)
+{
+	int n = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			o->help = 1;
+		} else if (strcmp(a, "--connect") == 0) {
+			o->connect = 1;
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--log-level") == 0) {
+			if (i + 1 == argc) {
+				fprintf(stderr, "fillrelay: %s needs a value\n", a);
+				return EX_USAGE;
+			}
+			if (a[1] == 'c')
+				o->config = argv[++i];
+			else
+				o->log_level = argv[++i];
+		} else if (a[0] == '-' && a[1] != 0) {
+			fprintf(stderr, "fillrelay: unknown option %s (see fillrelay --help)\n", a);
+			return EX_USAGE;
+		} else {
+			plain[n++] = argv[i];
+		}
+	}
+	o->nargs = n;
+	o->args = plain;
+	return 0;
+}
+
+static const struct main_verb *main_find_verb(const char *name)
+{
+	for (int i = 0; i < MAIN_VERBS_N; i++)
+		if (strcmp(main_verbs[i].name, name) == 0)
+			return &main_verbs[i];
+	return NULL;
+}
+
+/* see main_verbs */
+static int verb_version(struct main_opts *o)
+{
+	(void)o;
+	printf("fillrelay %s (revision %s, %s, %s)\n", FR_VERSION, FR_REVISION, FR_ARCH,
+	       arena_is_process_allocator() ? "static, fixed arena allocator"
+					    : "system allocator");
+	printf("  %s\n  %s\n  %s\n  %s\n  %s\n  %s\n", FR_DEP_BEARSSL, FR_DEP_WSLAY, FR_DEP_JSMN,
+	       FR_DEP_HIREDIS, FR_DEP_LIBPQ, FR_DEP_MUSL);
+	/* What the linked libraries say of themselves, as a cross-check. */
+	printf("  linked: libpq %d, hiredis %d.%d.%d, wslay %s\n", PQlibVersion(),
+	       HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, WSLAY_VERSION);
+	return EX_OK;
+}
+
+/*
+ * Parses the configuration and applies its logging settings: the first step
+ * of every verb that takes -c. Prints FILE:LINE: reason and returns EX_CONFIG
+ * on a bad file.
+ */
+static int main_load_config(struct main_opts *o)
+{
+	const char *secrets[CFG_SECRETS_MAX];
+	const char *path = o->config ? o->config : MAIN_DEFAULT_CONFIG;
+	struct cfg_error err;
+	char line[CFG_PATH_MAX + ERR_MSG_MAX + 16];
+	int level, n;
+
+	if (cfg_load(&main_cfg, path, &err) != 0) {
+		cfg_error_format(&err, line, sizeof line);
+		fprintf(stderr, "%s\n", line);
+		return EX_CONFIG;
+	}
+	n = cfg_secrets(&main_cfg, secrets, CFG_SECRETS_MAX);
+	for (int i = 0; i < n && i < CFG_SECRETS_MAX; i++)
+		log_secret_add(secrets[i]);
+	level = (int)main_cfg.listener.log_level;
+	if (o->log_level && (level = log_level_parse(o->log_level)) < 0) {
+		fprintf(stderr, "fillrelay: --log-level %s: not debug, info, warn or error\n",
+			o->log_level);
+		return EX_USAGE;
+	}
+	log_set_level((enum log_level)level);
+	return EX_OK;
+}
+
+/* Reserves the fixed arena the configuration asks for (product build: every
+ * allocation of libpq and hiredis comes from it from now on). */
+static int main_reserve_memory(void)
+{
+	struct arena_stats st, boot;
+	int rc = arena_reserve(main_cfg.listener.arena_size_bytes);
+
+	if (rc != 0) {
+		log_error("cannot reserve the memory arena",
+			  LI("bytes", main_cfg.listener.arena_size_bytes), LS("error", err_str(rc)));
+		return EX_OSERR;
+	}
+	arena_process_stats(&st, &boot);
+	log_debug("memory reserved", LI("arena_bytes", st.size),
+		  LI("boot_arena_high_water", boot.high_water));
+	return EX_OK;
+}
+
+static void check_log_account(const struct cfg_account *a)
+{
+	/* Secrets go to the logger like any value: redacting them is its job. */
+	log_debug("account configured", LS("account", a->name), LS("api_key", a->api_key.value),
+		  LS("api_secret", a->api_secret.value), LS("ws_url", a->ep.ws_url.text),
+		  LS("rest_url", a->ep.rest_url.text), LI("bots", a->bots_n));
+}
+
+static void check_print_summary(void)
+{
+	char line[CFG_PATH_MAX + ERR_MSG_MAX + 16];
+
+	for (int i = 0; i < main_cfg.warnings_n; i++) {
+		cfg_error_format(&main_cfg.warnings[i], line, sizeof line);
+		fprintf(stderr, "%s\n", line);
+	}
+	for (int i = 0; i < main_cfg.accounts_n; i++)
+		check_log_account(&main_cfg.accounts[i]);
+	log_debug("postgres configured", LS("conninfo", main_cfg.postgres.conninfo),
+		  LS("password", main_cfg.postgres.password.value));
+	log_debug("redis configured", LS("host", main_cfg.redis.host),
+		  LI("port", main_cfg.redis.port), LS("password", main_cfg.redis.password.value));
+	printf("%s: ok: %d account%s, %d bot%s, %d reason alias%s, %d warning%s\n",
+	       main_cfg.file, main_cfg.accounts_n, main_cfg.accounts_n == 1 ? "" : "s",
+	       main_cfg.bots_n, main_cfg.bots_n == 1 ? "" : "s", main_cfg.aliases_n,
+	       main_cfg.aliases_n == 1 ? "" : "es",
+	       main_cfg.warnings_n + main_cfg.warnings_dropped,
+	       main_cfg.warnings_n + main_cfg.warnings_dropped == 1 ? "" : "s");
+}
+
+/* see main_verbs */
+static int verb_check(struct main_opts *o)
+{
+	int rc = main_load_config(o);
+
+	if (rc != EX_OK)
+		return rc;
+	rc = main_reserve_memory();
+	if (rc != EX_OK)
+		return rc;
+	check_print_summary();
+	if (o->connect) {
+		fprintf(stderr, "fillrelay check --connect: not yet available: trying the "
+				"endpoints arrives with the exchange transport and the sinks\n");
+		return EX_UNAVAILABLE;
+	}
+	return EX_OK;
+}
+
+int main(int argc, char **argv)
+{
+	static char *plain[256];
+	struct main_opts o = { 0 };
+	const struct main_verb *v;
+	int rc;
+
+	log_setup(2, LOG_INFO, NULL, NULL);
+	if (argc > (int)(sizeof plain / sizeof *plain)) {
+		fprintf(stderr, "fillrelay: too many arguments\n");
+		return EX_USAGE;
+	}
+	rc = main_parse_opts(argc - 1, argv + 1, &o, plain);
+	if (rc != 0)
+		return rc;
+	if (o.nargs == 0) {
+		main_usage(o.help ? stdout : stderr);
+		return o.help ? EX_OK : EX_USAGE;
+	}
+	v = main_find_verb(o.args[0]);
+	if (!v) {
+		fprintf(stderr, "fillrelay: unknown verb '%s' (see fillrelay --help)\n", o.args[0]);
+		return EX_USAGE;
+	}
+	if (o.help) {
+		main_verb_usage(v);
+		return EX_OK;
+	}
+	if (!v->fn) {
+		fprintf(stderr, "fillrelay %s: not yet available: it arrives with %s\n", v->name,
+			v->issue);
+		return EX_UNAVAILABLE;
+	}
+	o.nargs--;
+	o.args++;
+	return v->fn(&o);
+}
