@@ -89,7 +89,7 @@ else
 all: $(OUT)/fillrelay
 endif
 
-$(DEPS)/env.mk: third_party/pins third_party/deps.sh third_party/fetch.sh
+$(DEPS)/env.mk: third_party/pins third_party/deps.sh third_party/fetch.sh third_party/lib.sh
 	sh third_party/deps.sh $(VARIANT)
 
 # The version header is rewritten only when its content changes.

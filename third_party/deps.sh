@@ -94,7 +94,8 @@ key=$({
 	echo "variant $VARIANT"
 	echo "root $ROOT_DIR"
 	echo "tools $TOOLID"
-	cat "$FR_PINS" "$TP_DIR/deps.sh" "$TP_DIR/lib.sh"
+	awk '!/^[ \t]*#/ && NF == 4' "$FR_PINS" # the pins' data, not their comments
+	cat "$TP_DIR/deps.sh" "$TP_DIR/lib.sh"
 } | sha256sum)
 key=${key%% *}
 
@@ -104,6 +105,14 @@ if command -v flock >/dev/null 2>&1; then
 	flock 8
 fi
 if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$key" ] && [ -f "$OUT/env.mk" ]; then
+	# Inputs that do not change the build (fetch.sh, comments...) may be newer than
+	# env.mk: touch it so a make rule "env.mk: pins deps.sh fetch.sh" settles.
+	for _f in "$FR_PINS" "$TP_DIR/deps.sh" "$TP_DIR/fetch.sh" "$TP_DIR/lib.sh"; do
+		if [ "$_f" -nt "$OUT/env.mk" ]; then
+			touch "$OUT/env.mk"
+			break
+		fi
+	done
 	note "$VARIANT: up to date ($OUT_REL)"
 	exit 0
 fi
