@@ -89,7 +89,8 @@ else
 all: $(OUT)/fillrelay
 endif
 
-$(DEPS)/env.mk: third_party/pins third_party/deps.sh third_party/fetch.sh third_party/lib.sh
+$(DEPS)/env.mk: third_party/pins third_party/deps.sh third_party/fetch.sh third_party/lib.sh \
+		$(wildcard third_party/patches/*/*.patch)
 	sh third_party/deps.sh $(VARIANT)
 
 # The version header is rewritten only when its content changes.

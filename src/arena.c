@@ -314,6 +314,13 @@ int arena_is_process_allocator(void)
 	return 1;
 }
 
+/* see arena.h */
+int arena_process_fail_nth(int64_t n)
+{
+	arena_fail_nth(arena_current(), n);
+	return 0;
+}
+
 static struct arena *arena_of(void *p)
 {
 	if (arena_owns(&arena_main, p))
@@ -414,6 +421,13 @@ size_t malloc_usable_size(void *p)
 int arena_is_process_allocator(void)
 {
 	return 0;
+}
+
+/* see arena.h */
+int arena_process_fail_nth(int64_t n)
+{
+	(void)n;
+	return FR_EINVAL;
 }
 
 #endif

@@ -107,6 +107,11 @@ int arena_reserve(size_t bytes);
  * bootstrap arena that served allocations before it. */
 void arena_process_stats(struct arena_stats *main_st, struct arena_stats *boot_st);
 
+/* Fault injection for tests: the n-th next allocation through the process
+ * allocator fails (n >= 1; 0 disables). FR_EINVAL where the C library's
+ * allocator was not replaced. */
+int arena_process_fail_nth(int64_t n);
+
 /* 1 when this build replaced the C library's allocator. */
 int arena_is_process_allocator(void);
 

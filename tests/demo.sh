@@ -17,7 +17,7 @@ bash tests/services.sh start "$dir/services" >/dev/null
 
 printf -- '-----BEGIN CERTIFICATE-----\n' >"$dir/ca.pem" # replaced by the peer's CA later
 cat >"$dir/fillrelay.conf" <<CONF
-# Written by tests/demo.sh: the seed's three bots on one demo account.
+# Written by tests/demo.sh: the seed's three bots, each on its own demo account.
 [listener]
 instance = demo
 spill_dir = $PWD/$dir/spill
@@ -26,15 +26,24 @@ metrics_addr = 127.0.0.1:9464
 ws_url = wss://127.0.0.1:8443/v5/private
 rest_url = https://127.0.0.1:8443
 ca_file = $PWD/$dir/ca.pem
-[account demo]
-api_key = env:FR_DEMO_API_KEY
-api_secret = env:FR_DEMO_API_SECRET
-default_bot = shortseller_001
+# One account (or sub-account) per bot, as in the seed: each bot has its own key.
+[account shortseller]
+api_key = env:FR_DEMO_API_KEY_1
+api_secret = env:FR_DEMO_API_SECRET_1
+[account lxalgo]
+api_key = env:FR_DEMO_API_KEY_2
+api_secret = env:FR_DEMO_API_SECRET_2
+[account momentum]
+api_key = env:FR_DEMO_API_KEY_3
+api_secret = env:FR_DEMO_API_SECRET_3
 [bot shortseller_001]
+account = shortseller
 redis_db = 0
 [bot lxalgo_001]
+account = lxalgo
 redis_db = 1
 [bot momentum_001]
+account = momentum
 redis_db = 2
 [reasons]
 tsx = trailing_stop
@@ -47,7 +56,9 @@ port = $FR_TEST_REDIS_PORT
 password = env:FR_TEST_REDIS_PASSWORD
 CONF
 chmod 600 "$dir/fillrelay.conf"
-export FR_DEMO_API_KEY=demo-api-key-0001 FR_DEMO_API_SECRET=demo-api-secret-0001
+for i in 1 2 3; do
+	export "FR_DEMO_API_KEY_$i=demo-api-key-000$i" "FR_DEMO_API_SECRET_$i=demo-api-secret-000$i"
+done
 
 echo "== fillrelay version"
 "$bin" version

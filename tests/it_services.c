@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "arena.h"
 #include "t.h"
 
 /* The FR_TEST_* settings; NULL fields were unset or empty. */
@@ -64,13 +65,19 @@ static PGconn *it_pg_connect(const struct it_env *e, const char *password)
 	return PQconnectdbParams(keys, vals, 0);
 }
 
+/* A connected context, or the test stops with the reason. */
 static redisContext *it_redis_connect(const struct it_env *e)
 {
 	struct timeval tv = {5, 0};
 	redisContext *c = redisConnectWithTimeout(e->redis_host, atoi(e->redis_port), tv);
 
-	if (c && !c->err)
-		redisSetTimeout(c, tv);
+	T_REQUIRE(c != NULL);
+	if (!T_EQ_INT(c->err, 0)) {
+		printf("    it_services: Redis %s:%s: %s\n", e->redis_host, e->redis_port, c->errstr);
+		redisFree(c);
+		t_abort_test();
+	}
+	redisSetTimeout(c, tv);
 	return c;
 }
 
@@ -156,12 +163,6 @@ TEST(it_redis_auth_set_get_info)
 
 	T_REQUIRE(it_env_load(&e));
 	c = it_redis_connect(&e);
-	T_REQUIRE(c != NULL);
-	if (!T_EQ_INT(c->err, 0)) {
-		printf("    it_services: Redis %s:%s: %s\n", e.redis_host, e.redis_port, c->errstr);
-		redisFree(c);
-		t_abort_test();
-	}
 
 	/* requirepass is in force: nothing works before AUTH. */
 	r = redisCommand(c, "GET %s", "fr:it:key");
@@ -210,12 +211,6 @@ TEST(it_redis_wrong_password)
 
 	T_REQUIRE(it_env_load(&e));
 	c = it_redis_connect(&e);
-	T_REQUIRE(c != NULL);
-	if (!T_EQ_INT(c->err, 0)) {
-		printf("    it_services: Redis %s:%s: %s\n", e.redis_host, e.redis_port, c->errstr);
-		redisFree(c);
-		t_abort_test();
-	}
 	r = redisCommand(c, "AUTH %s", "not_the_password");
 	if (T_CHECK(r != NULL) && T_EQ_STR(it_reply_type(r->type), "error")) {
 		/* Redis 6+: "WRONGPASS invalid username-password pair ..." */
@@ -224,4 +219,86 @@ TEST(it_redis_wrong_password)
 	}
 	freeReplyObject(r);
 	redisFree(c);
+}
+
+/*
+ * Memory exhaustion inside libpq is an ordinary error, never a crash: with the
+ * arena as the process allocator (product build), fail the n-th allocation of a
+ * whole connect-and-query for every n until one run needs no failure at all.
+ */
+TEST(it_pg_survives_every_failed_allocation)
+{
+	struct it_env e;
+	int n, refused = 0, finished = 0;
+
+	T_REQUIRE(it_env_load(&e));
+	if (arena_process_fail_nth(0) != 0) {
+		T_CHECK(!arena_is_process_allocator()); /* sanitizer build: nothing to inject */
+		return;
+	}
+	for (n = 1; n < 400 && !finished; n++) {
+		PGconn *conn;
+		PGresult *res;
+
+		arena_process_fail_nth(n);
+		conn = it_pg_connect(&e, e.pg_password);
+		if (conn && PQstatus(conn) == CONNECTION_OK) {
+			res = PQexec(conn, "SELECT 1+1");
+			if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
+				finished = strcmp(PQgetvalue(res, 0, 0), "2") == 0;
+			PQclear(res);
+		}
+		refused += !finished;
+		PQfinish(conn);
+	}
+	arena_process_fail_nth(0);
+	T_CHECK(finished);  /* some n was past the last allocation */
+	T_CHECK(refused > 10); /* and many runs really met a failed allocation */
+	printf("    it_services: libpq met %d failed allocations without crashing\n", refused);
+}
+
+/*
+ * The same for hiredis 0.14: connect, AUTH, SET, GET. Out of the box it crashes
+ * here (a NULL obuf after a failed sdsempty, abort() in hi_malloc on connect);
+ * third_party/patches/hiredis/01-oom-is-an-error.patch makes each an error.
+ */
+TEST(it_redis_survives_every_failed_allocation)
+{
+	struct it_env e;
+	int n, refused = 0, finished = 0;
+
+	T_REQUIRE(it_env_load(&e));
+	if (arena_process_fail_nth(0) != 0) {
+		T_CHECK(!arena_is_process_allocator());
+		return;
+	}
+	for (n = 1; n < 400 && !finished; n++) {
+		struct timeval tv = {5, 0};
+		redisContext *c;
+		redisReply *r = NULL;
+
+		arena_process_fail_nth(n);
+		c = redisConnectWithTimeout(e.redis_host, atoi(e.redis_port), tv);
+		if (c && !c->err)
+			r = redisCommand(c, "AUTH %s", e.redis_password);
+		if (r && r->type == REDIS_REPLY_STATUS) {
+			freeReplyObject(r);
+			r = redisCommand(c, "SET fr:it:oom %d", n);
+			if (r && r->type == REDIS_REPLY_STATUS) {
+				freeReplyObject(r);
+				r = redisCommand(c, "GET fr:it:oom");
+				finished = r && r->type == REDIS_REPLY_STRING && atoi(r->str) == n;
+			}
+		}
+		arena_process_fail_nth(0);
+		if (c && !r)
+			T_CHECK(c->err != 0); /* a failed command says why */
+		freeReplyObject(r);
+		refused += !finished;
+		if (c)
+			redisFree(c);
+	}
+	T_CHECK(finished);
+	T_CHECK(refused > 5);
+	printf("    it_services: hiredis met %d failed allocations without crashing\n", refused);
 }

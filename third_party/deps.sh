@@ -96,6 +96,7 @@ key=$({
 	echo "tools $TOOLID"
 	awk '!/^[ \t]*#/ && NF == 4' "$FR_PINS" # the pins' data, not their comments
 	cat "$TP_DIR/deps.sh" "$TP_DIR/lib.sh"
+	cat "$TP_DIR"/patches/*/*.patch 2>/dev/null
 } | sha256sum)
 key=${key%% *}
 
@@ -107,7 +108,7 @@ fi
 if [ -f "$OUT/.stamp" ] && [ "$(cat "$OUT/.stamp")" = "$key" ] && [ -f "$OUT/env.mk" ]; then
 	# Inputs that do not change the build (fetch.sh, comments...) may be newer than
 	# env.mk: touch it so a make rule "env.mk: pins deps.sh fetch.sh" settles.
-	for _f in "$FR_PINS" "$TP_DIR/deps.sh" "$TP_DIR/fetch.sh" "$TP_DIR/lib.sh"; do
+	for _f in "$FR_PINS" "$TP_DIR/deps.sh" "$TP_DIR/fetch.sh" "$TP_DIR/lib.sh" "$TP_DIR"/patches/*/*.patch; do
 		if [ "$_f" -nt "$OUT/env.mk" ]; then
 			touch "$OUT/env.mk"
 			break
@@ -218,6 +219,21 @@ apply_series() {
 	note "$VARIANT: $2: applied Debian patches: ${APPLIED:-(series empty)}"
 }
 
+# apply_local DIR PKG: apply fillrelay's own fixes, third_party/patches/PKG/*.patch in
+# name order, after Debian's series; sets LOCAL_APPLIED (names).
+apply_local() {
+	LOCAL_APPLIED=""
+	for _p in "$TP_DIR/patches/$2"/*.patch; do
+		[ -f "$_p" ] || continue
+		step "patch-$2-local" "$1" patch -p1 --batch --forward --no-backup-if-mismatch -i "$_p"
+		LOCAL_APPLIED="$LOCAL_APPLIED $(basename "$_p")"
+	done
+	LOCAL_APPLIED=${LOCAL_APPLIED# }
+	if [ -n "$LOCAL_APPLIED" ]; then
+		note "$VARIANT: $2: applied fillrelay patches: $LOCAL_APPLIED"
+	fi
+}
+
 desc_patches() { # ", Debian patches applied: a, b" or nothing
 	if [ -n "$APPLIED" ]; then
 		printf ', Debian patches applied: %s' "$(patch_names "$APPLIED")"
@@ -279,6 +295,7 @@ build_hiredis() {
 	_d=$SRC/hiredis
 	unpack hiredis "$_v" "$_d"
 	apply_series "$_d" hiredis
+	apply_local "$_d" hiredis
 	# hiredis 0.14.1's .orig lacks the fix for CVE-2021-32765; Debian's series carries
 	# it.  Make sure it is in the source we build: the series patch, if there is one,
 	# must be applied (reverse-applies cleanly), and the overflow check must be there.
@@ -296,10 +313,14 @@ build_hiredis() {
 	grep -q 'SIZE_MAX / sizeof(redisReply\*) < elements' "$_d/hiredis.c" ||
 		die "$VARIANT: hiredis $_v: the CVE-2021-32765 fix (SIZE_MAX check in createArrayObject) is not in hiredis.c; refusing to build a known hole"
 	if [ -n "$APPLIED" ]; then
-		HIREDIS_DESC="hiredis $_v (Debian patches applied: $(patch_names "$APPLIED")$_cvenote)"
+		HIREDIS_DESC="hiredis $_v (Debian patches applied: $(patch_names "$APPLIED")$_cvenote"
 	else
-		HIREDIS_DESC="hiredis $_v (Debian source$_cvenote)"
+		HIREDIS_DESC="hiredis $_v (Debian source$_cvenote"
 	fi
+	if [ -n "$LOCAL_APPLIED" ]; then
+		HIREDIS_DESC="$HIREDIS_DESC; fillrelay patches: $(patch_names "$LOCAL_APPLIED")"
+	fi
+	HIREDIS_DESC="$HIREDIS_DESC)"
 	step hiredis "$_d" make -j"$JOBS" CC="$CC" OPTIMIZATION= DEBUG_FLAGS= \
 		CFLAGS="$CFLAGS_LIB" "STLIB_MAKE_CMD=$AR rcs \$(STLIBNAME)" static
 	cp "$_d/libhiredis.a" "$OUT/lib/"
