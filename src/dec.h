@@ -22,6 +22,8 @@
 
 #define DEC_SCALE 18                 /* fractional digits kept */
 #define DEC_STR_MAX 48               /* sign, 21 integer digits, '.', 18 digits, NUL */
+/* The largest magnitude of v, 2^127 - 1, so that every value can be negated. */
+#define DEC_MAX_V ((__int128)(((unsigned __int128)1 << 127) - 1))
 
 struct dec {
 	__int128 v;                  /* value * 10^DEC_SCALE */
@@ -67,7 +69,7 @@ int dec_round(struct dec *out, struct dec a, int places, enum dec_round r);
 int dec_cmp(struct dec a, struct dec b); /* -1, 0, 1 */
 int dec_is_zero(struct dec a);
 int dec_sign(struct dec a);              /* -1, 0, 1 */
-struct dec dec_neg(struct dec a);        /* never overflows: values stay within +/-DEC_MAX */
+struct dec dec_neg(struct dec a);        /* never overflows: values stay within +/-DEC_MAX_V */
 struct dec dec_abs(struct dec a);
 struct dec dec_min(struct dec a, struct dec b);
 
