@@ -256,8 +256,13 @@ build_musl_aarch64() {
 	# Debian's musl 1.2.3-1 ships an empty debian/patches/ (no series file): nothing to
 	# apply.  The rest of its debian/ directory is packaging only.
 	apply_series "$_d" musl
+	# --enable-wrapper=gcc: "auto" builds the musl-gcc wrapper only when the cross
+	# compiler can include glibc's aarch64 headers (libc6-dev-arm64-cross, a mere
+	# recommendation of gcc-aarch64-linux-gnu), so it silently built none on a
+	# machine installed with --no-install-recommends.
 	step musl-configure "$_d" ./configure --target=aarch64-linux-gnu \
-		CROSS_COMPILE=aarch64-linux-gnu- --disable-shared --prefix="$OUT/musl"
+		CROSS_COMPILE=aarch64-linux-gnu- --disable-shared --enable-wrapper=gcc \
+		--prefix="$OUT/musl"
 	step musl-make "$_d" make -j"$JOBS"
 	step musl-install "$_d" make install
 	[ -x "$CC" ] || die "$VARIANT: musl install did not produce $CC"
