@@ -6,13 +6,18 @@
  * signed 128-bit integer (range about +/-1.7e20 with 18 fractional digits). No
  * binary floating point is used anywhere on a money or size path.
  *
- * Every operation that can overflow returns FR_ERANGE and leaves *out untouched;
- * nothing wraps. Division and multiplication say how they round (enum dec_round);
- * addition and subtraction are exact. Formatting is canonical: no exponent, no
- * trailing fractional zeros, no '+', "0" for zero (never "-0"), so 0.1 + 0.2
- * prints "0.3".
+ * Every operation that can overflow returns FR_ERANGE; nothing wraps. On any
+ * error *out is left untouched. Division and multiplication say how they round
+ * (enum dec_round); addition and subtraction are exact. Formatting is canonical:
+ * no exponent, no trailing fractional zeros, no '+', "0" for zero (never "-0"),
+ * so 0.1 + 0.2 prints "0.3".
  *
  * Plain values, no allocation, no global state: safe to use anywhere.
+ *
+ * Preconditions (asserted, as programmer errors): every struct dec passed in has
+ * |v| <= DEC_MAX_V -- which every function here guarantees for what it returns,
+ * so only a hand-built v == -2^127 breaks it -- and every enum dec_round is one of
+ * the five below.
  */
 #ifndef FR_DEC_H
 #define FR_DEC_H
@@ -50,10 +55,11 @@ enum dec_round {
 int dec_parse(struct dec *out, const char *s, size_t n);
 
 /* Writes the canonical form into buf of n bytes (DEC_STR_MAX always suffices);
- * returns its length, or FR_ERANGE when buf is too small (buf then holds ""). */
+ * returns its length, or FR_ERANGE when buf is too small (buf then holds "",
+ * unless n is 0: then nothing is written). */
 int dec_format(struct dec d, char *buf, size_t n);
 
-struct dec dec_from_int(int64_t i);
+struct dec dec_from_int(int64_t i);      /* exact: every int64 fits */
 /* The integer part (rounded as asked) when it fits an int64, else FR_ERANGE. */
 int dec_to_int(int64_t *out, struct dec d, enum dec_round r);
 
@@ -63,7 +69,7 @@ int dec_sub(struct dec *out, struct dec a, struct dec b);
 int dec_mul(struct dec *out, struct dec a, struct dec b, enum dec_round r);
 /* a/b rounded to DEC_SCALE digits; b == 0 is FR_EINVAL. */
 int dec_div(struct dec *out, struct dec a, struct dec b, enum dec_round r);
-/* a rounded to `places` fractional digits (0..DEC_SCALE). */
+/* a rounded to `places` fractional digits (0..DEC_SCALE; others are FR_EINVAL). */
 int dec_round(struct dec *out, struct dec a, int places, enum dec_round r);
 
 int dec_cmp(struct dec a, struct dec b); /* -1, 0, 1 */
