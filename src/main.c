@@ -21,6 +21,9 @@
 #include "fr_version.h"
 #include "log.h"
 #include "loop.h"
+#include "orderid.h"
+#include "verb_decode.h"
+#include "verb_orderid.h"
 
 #define MAIN_DEFAULT_CONFIG "/etc/fillrelay.conf"
 
@@ -46,6 +49,8 @@ static struct cfg main_cfg; /* about 67 KiB: static, not on the stack */
 
 static int verb_version(struct main_opts *o);
 static int verb_check(struct main_opts *o);
+static int main_verb_decode(struct main_opts *o);
+static int main_verb_orderid(struct main_opts *o);
 
 static const struct main_verb main_verbs[] = {
 	{ "run", NULL, "run [-c FILE]",
@@ -58,10 +63,12 @@ static const struct main_verb main_verbs[] = {
 	{ "rebuild", NULL, "rebuild [-c FILE]",
 	  "recompute derived columns and Redis from trading.fills in exchange order",
 	  "the PostgreSQL sink" },
-	{ "decode", NULL, "decode [-c FILE] FILE|-",
-	  "print what fillrelay makes of a push or REST response", "the decoder" },
-	{ "orderid", NULL, "orderid new BOT REASON | orderid parse ID",
-	  "generate or parse a client order id (BOT-REASON-STAMP)", "the order id module" },
+	{ "decode", main_verb_decode, "decode [-c FILE] FILE|-",
+	  "print what fillrelay makes of a push or REST response, one JSON line per record",
+	  NULL },
+	{ "orderid", main_verb_orderid, "orderid [-c FILE] new BOT REASON | orderid parse ID",
+	  "generate or parse a client order id (BOT-REASON-STAMP; -c adds [reasons] aliases)",
+	  NULL },
 	{ "fills", NULL, "fills [-c FILE] --bot BOT", "recent fills of a bot (seed query 1)",
 	  "the PostgreSQL sink" },
 	{ "pnl", NULL, "pnl [-c FILE] [--bot BOT]",
@@ -110,6 +117,12 @@ static int main_parse_opts(int argc, char **argv, struct main_opts *o, char **pl
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 
+		if (strcmp(a, "--") == 0) {
+			/* Everything after is an argument, even "-abc" (a foreign order id). */
+			while (++i < argc)
+				plain[n++] = argv[i];
+			break;
+		}
 		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
 			o->help = 1;
 		} else if (strcmp(a, "--connect") == 0) {
@@ -237,11 +250,38 @@ static void check_print_summary(void)
 	       main_cfg.warnings_n + main_cfg.warnings_dropped == 1 ? "" : "s");
 }
 
+/*
+ * The order id contract: [reasons] aliases may not clash with the built-in ones
+ * (an error), and a bot id must leave room for a reason in a 36-character id
+ * (a warning: such a bot can only use the shortest aliases).
+ */
+static int check_orderids(void)
+{
+	char line[CFG_PATH_MAX + ERR_MSG_MAX + 16];
+	struct cfg_error e;
+	const int bot_room = ORDERID_NAMES_MAX - 2; /* leaves a 2-character alias */
+
+	if (orderid_check_aliases(&main_cfg, &e) != 0) {
+		cfg_error_format(&e, line, sizeof line);
+		fprintf(stderr, "%s\n", line);
+		return EX_CONFIG;
+	}
+	for (int i = 0; i < main_cfg.bots_n; i++)
+		if ((int)strlen(main_cfg.bots[i].id) > bot_room)
+			fprintf(stderr, "%s:%d: warning: bot id '%s' is longer than %d characters: "
+					"its order ids have room only for 1-character reason aliases\n",
+				main_cfg.file, main_cfg.bots[i].line, main_cfg.bots[i].id, bot_room);
+	return EX_OK;
+}
+
 /* see main_verbs */
 static int verb_check(struct main_opts *o)
 {
 	int rc = main_load_config(o);
 
+	if (rc != EX_OK)
+		return rc;
+	rc = check_orderids();
 	if (rc != EX_OK)
 		return rc;
 	rc = main_reserve_memory();
@@ -254,6 +294,48 @@ static int verb_check(struct main_opts *o)
 		return EX_UNAVAILABLE;
 	}
 	return EX_OK;
+}
+
+/* Verbs that work without a configuration load one only when -c is given. */
+static int main_optional_config(struct main_opts *o, const struct cfg **c)
+{
+	int rc;
+
+	*c = NULL;
+	if (!o->config)
+		return EX_OK;
+	rc = main_load_config(o);
+	if (rc != EX_OK)
+		return rc;
+	*c = &main_cfg;
+	return EX_OK;
+}
+
+/* see main_verbs */
+static int main_verb_decode(struct main_opts *o)
+{
+	const struct cfg *c;
+	int rc = main_optional_config(o, &c);
+
+	return rc != EX_OK ? rc : verb_decode(o->nargs, o->args, c);
+}
+
+/* see main_verbs */
+static int main_verb_orderid(struct main_opts *o)
+{
+	const struct cfg *c;
+	struct cfg_error e;
+	char line[CFG_PATH_MAX + ERR_MSG_MAX + 16];
+	int rc = main_optional_config(o, &c);
+
+	if (rc != EX_OK)
+		return rc;
+	if (c && orderid_check_aliases(c, &e) != 0) {
+		cfg_error_format(&e, line, sizeof line);
+		fprintf(stderr, "%s\n", line);
+		return EX_CONFIG;
+	}
+	return verb_orderid(o->nargs, o->args, c);
 }
 
 int main(int argc, char **argv)

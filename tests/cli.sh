@@ -67,7 +67,7 @@ for verb in run check migrate rebuild decode orderid fills pnl positions spill h
 		contains "help-$verb" "$out" "^usage: fillrelay $verb"
 done
 
-for verb in run migrate rebuild decode orderid fills pnl positions spill health; do
+for verb in run migrate rebuild fills pnl positions spill health; do
 	expect "unavailable-$verb" 69 "$bin" "$verb" -c tests/cfg/good_minimal.conf &&
 		contains "unavailable-$verb" "$err" "fillrelay $verb: not yet available"
 done

@@ -41,6 +41,7 @@ suite() {
 suite unit-product build/x86_64/test_unit
 suite unit-asan build/asan/test_unit
 suite cli bash tests/cli.sh build/x86_64/fillrelay
+suite orderid-cross bash tests/orderid_cross.sh build/x86_64/fillrelay
 suite fuzz-corpora bash fuzz/run.sh 0
 svc="$log_dir/services"
 trap 'bash tests/services.sh stop "$svc" >/dev/null 2>&1; rm -rf "$log_dir"' EXIT
