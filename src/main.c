@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "orderid.h"
+#include "verb_attrib.h"
 #include "verb_decode.h"
 #include "verb_orderid.h"
 
@@ -31,6 +32,7 @@
 struct main_opts {
 	const char *config;     /* -c FILE */
 	const char *log_level;  /* --log-level LEVEL, overrides the file */
+	const char *account;    /* --account NAME (decode -c) */
 	int help;               /* -h, --help */
 	int connect;            /* check --connect */
 	int nargs;              /* verb arguments that are not options */
@@ -63,7 +65,7 @@ static const struct main_verb main_verbs[] = {
 	{ "rebuild", NULL, "rebuild [-c FILE]",
 	  "recompute derived columns and Redis from trading.fills in exchange order",
 	  "the PostgreSQL sink" },
-	{ "decode", main_verb_decode, "decode [-c FILE] FILE|-",
+	{ "decode", main_verb_decode, "decode [-c FILE [--account NAME]] FILE|-",
 	  "print what fillrelay makes of a push or REST response, one JSON line per record",
 	  NULL },
 	{ "orderid", main_verb_orderid, "orderid [-c FILE] new BOT REASON | orderid parse ID",
@@ -94,6 +96,7 @@ static void main_usage(FILE *f)
 	fprintf(f, "\noptions:\n"
 		   "  -c FILE              configuration file (default %s)\n"
 		   "  --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
+		   "  --account NAME       decode -c: the account the input belongs to\n"
 		   "  -h, --help           this text; after a verb, that verb's help\n"
 		   "\n`fillrelay VERB --help` describes one verb.\n",
 		MAIN_DEFAULT_CONFIG);
@@ -127,15 +130,18 @@ static int main_parse_opts(int argc, char **argv, struct main_opts *o, char **pl
 			o->help = 1;
 		} else if (strcmp(a, "--connect") == 0) {
 			o->connect = 1;
-		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--log-level") == 0) {
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--log-level") == 0 ||
+			   strcmp(a, "--account") == 0) {
 			if (i + 1 == argc) {
 				fprintf(stderr, "fillrelay: %s needs a value\n", a);
 				return EX_USAGE;
 			}
 			if (a[1] == 'c')
 				o->config = argv[++i];
-			else
+			else if (a[2] == 'l')
 				o->log_level = argv[++i];
+			else
+				o->account = argv[++i];
 		} else if (a[0] == '-' && a[1] != 0) {
 			fprintf(stderr, "fillrelay: unknown option %s (see fillrelay --help)\n", a);
 			return EX_USAGE;
@@ -315,9 +321,16 @@ static int main_optional_config(struct main_opts *o, const struct cfg **c)
 static int main_verb_decode(struct main_opts *o)
 {
 	const struct cfg *c;
+	char err[ERR_MSG_MAX];
 	int rc = main_optional_config(o, &c);
 
-	return rc != EX_OK ? rc : verb_decode(o->nargs, o->args, c);
+	if (rc != EX_OK)
+		return rc;
+	if (c && verb_attrib_setup(c, o->account, err, sizeof err) != 0) {
+		fprintf(stderr, "fillrelay decode: %s\n", err);
+		return EX_USAGE;
+	}
+	return verb_decode(o->nargs, o->args, c);
 }
 
 /* see main_verbs */

@@ -134,5 +134,32 @@ if expect secrets-run 0 env FR_CLI_SECRET=env-secret-0123456789 "$bin" --log-lev
 	fi
 fi
 
+# decode -c: the book's view of each execution, applied in input order -- the
+# seed's shortseller entry and its trailing-stop exit, then the exit replayed.
+cat >"$tmp/attrib.conf" <<CONF
+[exchange]
+ca_file = $tmp/ca.pem
+[account main]
+api_key = key_main_0123456
+api_secret = secret_main_0123456
+[bot shortseller_001]
+[postgres]
+conninfo = dbname=x
+CONF
+if expect decode-attrib 0 "$bin" decode -c "$tmp/attrib.conf" tests/attrib/shortseller_round_trip.ndjson; then
+	contains decode-attrib "$out" \
+		'"execId":"e-1".*"status":"applied","bot":"shortseller_001","via":"link","reason":"entry","close_reason":"","realized_pnl":"0","trade_seq":1,"size_after":"-0.01"' \
+		'"execId":"e-2".*"status":"applied","bot":"shortseller_001","via":"link","reason":"trailing_stop","close_reason":"trailing_stop","realized_pnl":"10","trade_seq":1,"size_after":"0"' \
+		'"execId":"e-2".*"status":"duplicate"'
+fi
+printf '[account second]\napi_key = key_second_0123\napi_secret = secret_second_0123\n[bot b2]\naccount = second\n' >>"$tmp/attrib.conf"
+sed -i 's/^\[bot shortseller_001\]$/[bot shortseller_001]\naccount = main/' "$tmp/attrib.conf"
+expect decode-attrib-needs-account 64 "$bin" decode -c "$tmp/attrib.conf" tests/attrib/shortseller_round_trip.ndjson &&
+	contains decode-attrib-needs-account "$err" 'name one with --account'
+expect decode-attrib-account 0 "$bin" decode -c "$tmp/attrib.conf" --account main tests/attrib/shortseller_round_trip.ndjson &&
+	contains decode-attrib-account "$out" '"account":"main","status":"applied","bot":"shortseller_001"'
+expect orderid-parse-dash-id 65 "$bin" orderid parse -- -not-ours &&
+	contains orderid-parse-dash-id "$out" '"ours":false'
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
