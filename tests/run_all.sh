@@ -43,6 +43,7 @@ suite unit-asan build/asan/test_unit
 suite cli bash tests/cli.sh build/x86_64/fillrelay
 suite orderid-cross bash tests/orderid_cross.sh build/x86_64/fillrelay
 suite fuzz-corpora bash fuzz/run.sh 0
+suite peer-selftest bash tests/peer/selftest.sh
 svc="$log_dir/services"
 trap 'bash tests/services.sh stop "$svc" >/dev/null 2>&1; rm -rf "$log_dir"' EXIT
 if bash tests/services.sh start "$svc" >"$log_dir/services.log" 2>&1; then
