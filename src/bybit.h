@@ -1,0 +1,211 @@
+/*
+ * bybit.h -- one account's Bybit V5 private WebSocket session (DESIGN.md 2).
+ *
+ * A session walks RESOLVING -> CONNECTING (non-blocking TCP) -> TLS -> WS
+ * (upgrade) -> AUTH (request sent, waiting for the answer) -> SUBSCRIBE
+ * (request sent, waiting) -> LIVE, and from any of them, on an error, a close,
+ * a refused answer or the silence watchdog, to BACKOFF (the connection is torn
+ * down first) and then RESOLVING again. bybit_stop ends in IDLE.
+ *
+ * In LIVE a `{"op":"ping"}` goes out every ping_interval_ms (a loop timer);
+ * every message received re-arms the silence watchdog (silence_timeout_ms,
+ * armed from the moment a connection attempt starts, so it also bounds the
+ * handshakes). A private pong's args[0] (server ms) updates the clock offset:
+ * offset = args[0] - midpoint(local wall at ping, local wall at pong). The
+ * public pong shape is accepted and only kicks the watchdog.
+ *
+ * Auth: {"req_id":..,"op":"auth","args":[api_key, expires, signature]} with
+ * expires = local wall + offset + BYBIT_AUTH_AHEAD_MS and signature the
+ * lowercase hex HMAC-SHA256(api_secret, "GET/realtime" + expires). Anything
+ * but "success":true is a failure: ret_msg is logged (warn) and the session
+ * backs off. Subscribe asks for the account's configured all-in-one topics.
+ *
+ * Backoff: attempt a waits a uniformly drawn delay in [d/2, d], d =
+ * min(BYBIT_BACKOFF_MAX_MS, BYBIT_BACKOFF_MIN_MS << a) ("equal jitter"). The
+ * attempt count goes back to 0 when a session had stayed LIVE for at least
+ * BYBIT_STABLE_MS, so a stream dropped right after subscribing keeps backing
+ * off. Independently, a budget refuses more than BYBIT_BUDGET_CONNECTS
+ * connection attempts in any BYBIT_BUDGET_WINDOW_MS (monotonic); a refused
+ * attempt waits until the oldest one leaves the window. Sessions of one
+ * exchange domain may share one struct bybit_budget.
+ *
+ * Messages that are not control answers (pushes) are handed whole to on_push
+ * (msg valid during the call only) and counted per topic. Milestones are
+ * logged at info with account=NAME: "WebSocket connected", "authentication
+ * successful", "subscription successful"; failures at warn, once each.
+ *
+ * Memory: a struct bybit_session (about 310 KB: TLS record buffers and the
+ * WebSocket message buffer) lives in the caller's static storage; nothing is
+ * allocated here (ws.h notes wslay's own frame context). One decoder shared by
+ * every session lives in bybit.c: single-threaded use only. The loop, the
+ * resolver, the trust anchors and the account must outlive the session.
+ */
+#ifndef FR_BYBIT_H
+#define FR_BYBIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+#include "err.h"
+#include "loop.h"
+#include "pem.h"
+#include "resolv.h"
+#include "stream.h"
+#include "tls.h"
+#include "ws.h"
+
+#define BYBIT_AUTH_AHEAD_MS 8000 /* DESIGN.md: 5..10 s; 1 s fails under skew */
+#define BYBIT_BACKOFF_MIN_MS 1000
+#define BYBIT_BACKOFF_MAX_MS 60000
+#define BYBIT_STABLE_MS 30000
+#define BYBIT_BUDGET_CONNECTS 500
+#define BYBIT_BUDGET_WINDOW_MS (5 * 60 * 1000)
+#define BYBIT_REQ_MAX 1024 /* one outgoing request (auth is the longest) */
+#define BYBIT_SIG_HEX 64   /* hex digits of an HMAC-SHA256 */
+#define BYBIT_ERRMSG_MAX (ERR_MSG_MAX + 64) /* "subscribe refused: " + a ret_msg */
+
+_Static_assert(BYBIT_REQ_MAX <= WS_SEND_MAX, "a request fits one ws_send_text");
+_Static_assert(BYBIT_REQ_MAX >= 2 * CFG_SECRET_MAX + 128, "auth holds a key and signature");
+_Static_assert(BYBIT_AUTH_AHEAD_MS >= 5000 && BYBIT_AUTH_AHEAD_MS <= 10000, "DESIGN.md 2");
+
+enum bybit_state {
+	BYBIT_IDLE = 0,
+	BYBIT_RESOLVING,
+	BYBIT_CONNECTING,
+	BYBIT_TLS,
+	BYBIT_WS,
+	BYBIT_AUTH,
+	BYBIT_SUBSCRIBE,
+	BYBIT_LIVE,
+	BYBIT_BACKOFF,
+};
+
+/* Push counters per topic family (categorised topics count with theirs). */
+enum bybit_topic_idx {
+	BYBIT_T_EXECUTION,
+	BYBIT_T_ORDER,
+	BYBIT_T_POSITION,
+	BYBIT_T_WALLET,
+	BYBIT_T_OTHER,
+	BYBIT_T_N,
+};
+
+/* Connection budget: the monotonic times of the last BYBIT_BUDGET_CONNECTS
+ * attempts, a ring. Zero-initialised storage is an empty budget. */
+struct bybit_budget {
+	int64_t t_ms[BYBIT_BUDGET_CONNECTS];
+	int head; /* index of the oldest entry */
+	int n;
+};
+
+/* Takes one attempt at now_ms: 0, or FR_EFULL when BYBIT_BUDGET_CONNECTS
+ * attempts already lie in (now_ms - BYBIT_BUDGET_WINDOW_MS, now_ms]. now_ms
+ * must not go backwards (monotonic). */
+int bybit_budget_take(struct bybit_budget *b, int64_t now_ms);
+/* Milliseconds until bybit_budget_take can succeed (0: now). */
+int64_t bybit_budget_wait_ms(const struct bybit_budget *b, int64_t now_ms);
+
+struct bybit_backoff {
+	uint64_t rng; /* xorshift64 state, never 0 */
+	int attempt;
+};
+
+/* seed 0 takes one from getrandom(2) (a constant when that fails). */
+void bybit_backoff_init(struct bybit_backoff *b, uint64_t seed);
+/* The delay before the next attempt (ms), and counts the attempt. */
+int64_t bybit_backoff_next(struct bybit_backoff *b);
+void bybit_backoff_reset(struct bybit_backoff *b);
+
+/* Writes the 64 lowercase hex digits of HMAC-SHA256(secret, "GET/realtime"
+ * + decimal expires_ms) and a NUL into out. */
+void bybit_sign(const char *secret, int64_t expires_ms, char out[BYBIT_SIG_HEX + 1]);
+
+/* The auth request (JSON strings escaped) into buf of cap bytes; returns its
+ * length (no NUL counted) or FR_ERANGE when it does not fit. */
+int bybit_auth_json(char *buf, size_t cap, const char *req_id, const char *api_key,
+                    int64_t expires_ms, const char *signature);
+/* {"req_id":..,"op":"subscribe","args":[..]} for a cfg_topic mask (in the
+ * order execution, order, position, wallet); length or FR_ERANGE/FR_EINVAL
+ * (empty mask). */
+int bybit_subscribe_json(char *buf, size_t cap, const char *req_id, unsigned topics);
+
+/* The topic family of a push topic ("execution.linear" -> EXECUTION). */
+enum bybit_topic_idx bybit_topic_idx(const char *topic);
+const char *bybit_state_name(enum bybit_state st);
+
+/* Handed every push; msg[0..len) is valid during the call only. */
+typedef void (*bybit_push_fn)(void *ctx, const char *account, const char *msg, size_t len);
+
+struct bybit_status {
+	enum bybit_state state;
+	uint64_t connects;      /* connection attempts started (budget takes) */
+	uint64_t lives;         /* times LIVE was reached */
+	uint64_t reconnects;    /* connections lost after starting (any state) */
+	uint64_t auth_failures; /* auth answers that were not success */
+	uint64_t sub_failures;
+	uint64_t watchdog_fires;
+	uint64_t budget_refusals;
+	uint64_t msgs_in, pings_out, pongs_in, bad_msgs;
+	uint64_t pushes[BYBIT_T_N];
+	int64_t last_msg_mono_ms; /* -1 before any message */
+	int64_t clock_offset_ms;  /* exchange - local wall */
+	int clock_offset_known;
+	int64_t last_backoff_ms;
+};
+
+struct bybit_session {
+	/* set by bybit_init, constant after */
+	struct loop *loop;
+	struct resolv *resolv;
+	const struct pem_ta_store *anchors;
+	const struct cfg_account *acct;
+	uint32_t ping_interval_ms, silence_timeout_ms;
+	bybit_push_fn on_push;
+	void *push_ctx;
+	struct bybit_budget *budget; /* &own_budget unless shared */
+	struct bybit_budget own_budget;
+	struct bybit_backoff backoff;
+	char ws_host[WS_HOST_MAX]; /* Host header value */
+
+	/* the current connection */
+	int fd;                            /* -1 when none */
+	int qid;                           /* resolver query, -1 when none */
+	int t_ping, t_watchdog, t_backoff; /* loop timer ids, -1 when none */
+	struct resolv_addr addr;
+	int addr_rot; /* rotates through a lookup's addresses across attempts */
+	struct tls_conn tls;
+	struct fr_stream stream;
+	struct ws_conn ws;
+	uint64_t req_seq;
+	int64_t ping_wall_ms;  /* local wall time of the ping in flight, -1: none */
+	int64_t live_mono_ms;  /* when LIVE was reached, -1 when not LIVE */
+	int fail;              /* set from inside a message callback */
+	char fail_why[BYBIT_ERRMSG_MAX];
+	char req[BYBIT_REQ_MAX];
+
+	struct bybit_status st;
+};
+
+/*
+ * Prepares s for acct (its ep.ws_url, ep.topics, api_key, api_secret) with the
+ * exchange timings; budget NULL gives the session its own. Does not connect.
+ * Returns 0 or FR_EINVAL (no topics, URL host/path unusable).
+ */
+int bybit_init(struct bybit_session *s, struct loop *l, struct resolv *r,
+               const struct pem_ta_store *anchors, const struct cfg_account *acct,
+               uint32_t ping_interval_ms, uint32_t silence_timeout_ms,
+               struct bybit_budget *budget, bybit_push_fn on_push, void *push_ctx);
+
+/* Starts the first connection attempt (from IDLE). 0 or FR_EINVAL. */
+int bybit_start(struct bybit_session *s);
+
+/* Tears the connection down and stays IDLE (shutdown). Idempotent. */
+void bybit_stop(struct bybit_session *s);
+
+/* Milliseconds since the last message (-1: none yet), for metrics. */
+int64_t bybit_last_msg_age_ms(const struct bybit_session *s);
+/* Exchange time now: local wall + offset (offset 0 until known). */
+int64_t bybit_exchange_now_ms(const struct bybit_session *s);
+
+#endif
