@@ -13,6 +13,7 @@
 #ifndef FR_T_H
 #define FR_T_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -28,6 +29,10 @@ int t_check_str(const char *got, const char *want, const char *file, int line,
                 const char *expr);
 /* Stops the current test (longjmp back to the runner). */
 void t_abort_test(void);
+/* Reads a whole file into a new NUL-terminated heap buffer (tests may allocate;
+ * the caller frees it); *n gets its length when n is not NULL. NULL on error. */
+char *t_read_file(const char *path, size_t *n);
+
 /* Scratch directory private to this run (created by the runner, removed at exit). */
 const char *t_tmpdir(void);
 

@@ -21,26 +21,6 @@
 static struct cfg c; /* about 90 KiB: static, as in the product */
 static struct cfg_error e;
 
-/* Tests may allocate; only cfg.c may not. */
-static char *slurp(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long len;
-
-	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)) &&
-	    fread(buf, 1, (size_t)len, f) == (size_t)len) {
-		buf[len] = '\0';
-		*n = (size_t)len;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	if (f)
-		fclose(f);
-	return buf;
-}
 
 static int spill(const char *path, const char *data, size_t n, mode_t mode)
 {
@@ -238,7 +218,7 @@ TEST(cfg_example_parses_and_documents_defaults)
 static int write_seed_files(const char *mode_name, mode_t mode)
 {
 	size_t n;
-	char *tpl = slurp(CFG_DIR "good_seed.conf", &n);
+	char *tpl = t_read_file(CFG_DIR "good_seed.conf", &n);
 	char *text = tpl ? subst_tmpdir(tpl) : NULL;
 	int ok = text != NULL;
 
@@ -846,7 +826,7 @@ TEST(cfg_secrets_list_truncates)
 static void check_prefixes(const char *path)
 {
 	size_t n;
-	char *text = slurp(path, &n);
+	char *text = t_read_file(path, &n);
 
 	T_REQUIRE(text);
 	for (size_t len = 0; len <= n; len++) {

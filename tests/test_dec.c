@@ -1187,25 +1187,6 @@ TEST(dec_float_scanner_sees_what_it_should)
 	T_EQ_INT(float_scan("t", "int my_float_count = 0x1F; x = .5; s.a1 = 0;", 0), 1);
 }
 
-/* Reads a whole file (tests may allocate). */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long len;
-
-	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)) &&
-	    fread(buf, 1, (size_t)len, f) == (size_t)len) {
-		buf[len] = '\0';
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	if (f)
-		fclose(f);
-	return buf;
-}
 
 TEST(dec_no_binary_floating_point_in_src)
 {
@@ -1214,7 +1195,7 @@ TEST(dec_no_binary_floating_point_in_src)
 
 	T_REQUIRE(glob("src/*.[ch]", 0, NULL, &g) == 0);
 	for (size_t i = 0; i < g.gl_pathc; i++) {
-		char *text = slurp(g.gl_pathv[i]);
+		char *text = t_read_file(g.gl_pathv[i], NULL);
 
 		if (!T_CHECK(text != NULL))
 			continue;
