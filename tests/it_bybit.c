@@ -111,6 +111,9 @@ static void it_peer_stop(void)
 		snprintf(cmd, sizeof cmd, "kill %s 2>/dev/null", it_peer_pid);
 		it_sh(cmd, NULL, 0);
 	}
+	/* Idempotent: it also runs at exit, after a T_REQUIRE stopped the test. */
+	it_peer_pid[0] = '\0';
+	it_ctl_port = 0;
 }
 
 /* Runs the loop until *v >= want or timeout_ms passed; returns *v >= want. */
@@ -170,6 +173,7 @@ TEST(it_bybit_session_against_peer)
 	int logfd;
 
 	signal(SIGPIPE, SIG_IGN);
+	atexit(it_peer_stop); /* a stopped test must not leave the peer running */
 	if (!T_CHECK(it_peer_start() == 0)) {
 		it_peer_stop();
 		return;
