@@ -73,7 +73,7 @@ SRCS := $(sort $(wildcard src/*.c))
 OBJS := $(SRCS:src/%.c=$(OUT)/obj/%.o)
 LIB := $(OUT)/libfillrelay.a
 UNIT_SRCS := tests/t.c $(sort $(wildcard tests/test_*.c))
-IT_SRCS := tests/t.c $(sort $(wildcard tests/it_*.c))
+IT_SRCS := tests/t.c tests/itpeer.c $(sort $(wildcard tests/it_*.c))
 UNIT_OBJS := $(UNIT_SRCS:tests/%.c=$(OUT)/tobj/%.o)
 IT_OBJS := $(IT_SRCS:tests/%.c=$(OUT)/tobj/%.o)
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))

@@ -134,8 +134,10 @@ int bybit_subscribe_json(char *buf, size_t cap, const char *req_id, unsigned top
 enum bybit_topic_idx bybit_topic_idx(const char *topic);
 const char *bybit_state_name(enum bybit_state st);
 
-/* Handed every push; msg[0..len) is valid during the call only. */
-typedef void (*bybit_push_fn)(void *ctx, const char *account, const char *msg, size_t len);
+/* Handed every push; msg[0..len) is valid during the call only. Returns 0
+ * when the push was taken, or a negative value when it could not be (the
+ * sink is full): see bybit_hold. */
+typedef int (*bybit_push_fn)(void *ctx, const char *account, const char *msg, size_t len);
 
 struct bybit_status {
 	enum bybit_state state;

@@ -15,6 +15,7 @@
 
 #include "bybit.h"
 #include "log.h"
+#include "itpeer.h"
 #include "t.h"
 
 static struct loop it_loop;
@@ -22,16 +23,13 @@ static struct resolv it_resolv;
 static struct pem_ta_store it_anchors;
 static struct cfg_account it_acct;
 static struct bybit_session it_sess;
-static char it_dir[256];
-static int it_ctl_port, it_ws_port;
-static char it_peer_pid[32];
 
 /* what on_push saw */
 static char it_push[1 << 16];
 static size_t it_push_len;
 static int it_pushes;
 
-static void it_on_push(void *ctx, const char *account, const char *msg, size_t len)
+static int it_on_push(void *ctx, const char *account, const char *msg, size_t len)
 {
 	(void)ctx;
 	it_pushes++;
@@ -39,132 +37,17 @@ static void it_on_push(void *ctx, const char *account, const char *msg, size_t l
 		memcpy(it_push, msg, len);
 		it_push_len = len;
 	}
+	return 0;
 }
 
-/* Runs a shell command, returns its first output line (trimmed) in out. */
-static int it_sh(const char *cmd, char *out, size_t cap)
-{
-	FILE *p = popen(cmd, "r");
-	size_t n = 0;
-
-	if (!p)
-		return -1;
-	if (out && cap) {
-		n = fread(out, 1, cap - 1, p);
-		out[n] = '\0';
-	} else {
-		char sink[256];
-		while (fread(sink, 1, sizeof sink, p) > 0) {
-		}
-	}
-	return pclose(p);
-}
-
-static void it_ctl(const char *name, const char *json, char *out, size_t cap)
-{
-	char cmd[1024];
-
-	snprintf(cmd, sizeof cmd, "curl -s -m 10 -d '%s' http://127.0.0.1:%d/%s", json,
-	         it_ctl_port, name);
-	it_sh(cmd, out, cap);
-}
-
-static int it_peer_start(void)
-{
-	char cmd[2048], line[256] = "";
-
-	snprintf(it_dir, sizeof it_dir, "%s/peer", t_tmpdir());
-	snprintf(cmd, sizeof cmd, "tests/peer/mkcerts.sh %s >/dev/null 2>&1", it_dir);
-	if (it_sh(cmd, NULL, 0) != 0)
-		return -1;
-	snprintf(cmd, sizeof cmd,
-	         "/usr/bin/python3 tests/peer/bybit_peer.py --dir %s --ws-port 0 --rest-port 0 "
-	         "--control-port 0 --accounts KEY1:SECRET1 --ready-file %s/ready "
-	         ">%s/peer.out 2>%s/peer.log & echo $!",
-	         it_dir, it_dir, it_dir, it_dir);
-	it_sh(cmd, it_peer_pid, sizeof it_peer_pid);
-	it_peer_pid[strcspn(it_peer_pid, "\n")] = '\0';
-	snprintf(cmd, sizeof cmd, "%s/ready", it_dir);
-	for (int i = 0; i < 200; i++) {
-		FILE *f = fopen(cmd, "r");
-		if (f) {
-			int got = fgets(line, sizeof line, f) != NULL;
-			fclose(f);
-			if (got && sscanf(line, "ready ws=%d rest=%*d control=%d", &it_ws_port,
-			                  &it_ctl_port) == 2)
-				return 0;
-		}
-		usleep(50000);
-	}
-	return -1;
-}
-
-static void it_peer_stop(void)
-{
-	char out[64];
-
-	if (it_ctl_port > 0)
-		it_ctl("shutdown", "{}", out, sizeof out);
-	usleep(200000);
-	if (it_peer_pid[0]) {
-		char cmd[64];
-		snprintf(cmd, sizeof cmd, "kill %s 2>/dev/null", it_peer_pid);
-		it_sh(cmd, NULL, 0);
-	}
-	/* Idempotent: it also runs at exit, after a T_REQUIRE stopped the test. */
-	it_peer_pid[0] = '\0';
-	it_ctl_port = 0;
-}
-
-/* Runs the loop until *v >= want or timeout_ms passed; returns *v >= want. */
 static int it_run_until(const uint64_t *v, uint64_t want, int timeout_ms)
 {
-	int64_t end = loop_sys_real.mono_ms(loop_sys_real.ctx) + timeout_ms;
-
-	while (*v < want && loop_sys_real.mono_ms(loop_sys_real.ctx) < end)
-		loop_run_once(&it_loop, 100);
-	return *v >= want;
+	return itpeer_run_until(&it_loop, v, want, timeout_ms);
 }
 
-/* The peer's counter for KEY1, read through /wait with atleast 0. */
 static long it_counter(const char *name)
 {
-	char json[256], out[256];
-	const char *v;
-
-	snprintf(json, sizeof json, "{\"counter\":\"%s\",\"account\":\"KEY1\",\"atleast\":0}", name);
-	it_ctl("wait", json, out, sizeof out);
-	v = strstr(out, "\"value\":");
-	return v ? atol(v + 8) : -1;
-}
-
-static int it_file_has(const char *path, const char *needle)
-{
-	static char buf[1 << 18];
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	if (!f)
-		return 0;
-	n = fread(buf, 1, sizeof buf - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return strstr(buf, needle) != NULL;
-}
-
-static void it_setup_account(void)
-{
-	memset(&it_acct, 0, sizeof it_acct);
-	strcpy(it_acct.name, "main");
-	strcpy(it_acct.api_key.value, "KEY1");
-	strcpy(it_acct.api_secret.value, "SECRET1");
-	snprintf(it_acct.ep.ws_url.text, sizeof it_acct.ep.ws_url.text,
-	         "wss://localhost:%d/v5/private", it_ws_port);
-	strcpy(it_acct.ep.ws_url.host, "localhost");
-	it_acct.ep.ws_url.port = (unsigned)it_ws_port;
-	strcpy(it_acct.ep.ws_url.path, "/v5/private");
-	it_acct.ep.topics = CFG_TOPIC_EXECUTION | CFG_TOPIC_ORDER | CFG_TOPIC_POSITION |
-	                    CFG_TOPIC_WALLET;
+	return itpeer_counter(name, "KEY1");
 }
 
 TEST(it_bybit_session_against_peer)
@@ -173,12 +56,8 @@ TEST(it_bybit_session_against_peer)
 	int logfd;
 
 	signal(SIGPIPE, SIG_IGN);
-	atexit(it_peer_stop); /* a stopped test must not leave the peer running */
-	if (!T_CHECK(it_peer_start() == 0)) {
-		it_peer_stop();
-		return;
-	}
-	snprintf(logpath, sizeof logpath, "%s/bybit.log", it_dir);
+	T_REQUIRE(itpeer_start("KEY1:SECRET1", "") == 0);
+	snprintf(logpath, sizeof logpath, "%s/bybit.log", itpeer.dir);
 	logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
 	T_REQUIRE(logfd >= 0);
 	log_setup(logfd, LOG_INFO, loop_sys_real.wall_ms, loop_sys_real.ctx);
@@ -186,9 +65,9 @@ TEST(it_bybit_session_against_peer)
 	loop_init(&it_loop, &loop_sys_real);
 	T_REQUIRE(resolv_init(&it_resolv, &it_loop, NULL, NULL) == 0);
 	pem_ta_init(&it_anchors);
-	snprintf(path, sizeof path, "%s/ca.pem", it_dir);
+	snprintf(path, sizeof path, "%s/ca.pem", itpeer.dir);
 	T_REQUIRE(pem_ta_load_file(&it_anchors, path) >= 1);
-	it_setup_account();
+	itpeer_account(&it_acct, "main", "KEY1", "SECRET1");
 	T_REQUIRE(bybit_init(&it_sess, &it_loop, &it_resolv, &it_anchors, &it_acct, 1000, 3000,
 	                     NULL, it_on_push, NULL) == 0);
 	bybit_backoff_init(&it_sess.backoff, 12345);
@@ -199,7 +78,7 @@ TEST(it_bybit_session_against_peer)
 	T_EQ_INT(it_sess.st.state, BYBIT_LIVE);
 	T_EQ_INT(it_counter("auth_ok"), 1);
 	T_EQ_INT(it_counter("subscribed_open"), 1);
-	it_ctl("events", "{\"type\":\"subscribe\",\"account\":\"KEY1\",\"since\":0}", out,
+	itpeer_ctl("events", "{\"type\":\"subscribe\",\"account\":\"KEY1\",\"since\":0}", out,
 	       sizeof out);
 	T_CHECK(strstr(out, "execution") && strstr(out, "order") && strstr(out, "position") &&
 	        strstr(out, "wallet"));
@@ -229,7 +108,7 @@ TEST(it_bybit_session_against_peer)
 		while (n > 0 && want[n - 1] == '\n')
 			n--;
 		snprintf(body, sizeof body, "{\"account\":\"KEY1\",\"file\":\"%.600s\"}", fixture);
-		it_ctl("push", body, out, sizeof out);
+		itpeer_ctl("push", body, out, sizeof out);
 		T_CHECK(strstr(out, "\"delivered\":1") != NULL);
 		T_CHECK(it_run_until(&it_sess.st.pushes[BYBIT_T_EXECUTION], before + 1, 3000));
 		T_EQ_INT(it_push_len, n);
@@ -237,22 +116,22 @@ TEST(it_bybit_session_against_peer)
 	}
 
 	/* drop: reconnect and resubscribe within the backoff (attempt 0: <= 1 s) */
-	it_ctl("misbehave", "{\"account\":\"KEY1\",\"action\":\"drop\"}", out, sizeof out);
+	itpeer_ctl("misbehave", "{\"account\":\"KEY1\",\"action\":\"drop\"}", out, sizeof out);
 	T_CHECK(it_run_until(&it_sess.st.lives, 2, 5000));
 	T_EQ_INT(it_sess.st.reconnects, 1);
 	T_CHECK(it_sess.st.last_backoff_ms >= 500 && it_sess.st.last_backoff_ms <= 1000);
 	T_EQ_INT(it_counter("subscribe_ok"), 2);
 
 	/* stall: the 3 s watchdog fires, then a new connection */
-	it_ctl("misbehave", "{\"account\":\"KEY1\",\"action\":\"stall\"}", out, sizeof out);
+	itpeer_ctl("misbehave", "{\"account\":\"KEY1\",\"action\":\"stall\"}", out, sizeof out);
 	T_CHECK(it_run_until(&it_sess.st.watchdog_fires, 1, 6000));
 	T_CHECK(it_run_until(&it_sess.st.lives, 3, 6000));
 	T_EQ_INT(it_sess.st.reconnects, 2);
 
 	/* a refused auth: logged ret_msg, backoff, then success */
-	it_ctl("auth", "{\"account\":\"KEY1\",\"reject_next\":1,\"ret_msg\":\"Params Error\",\"then\":\"keep\"}",
+	itpeer_ctl("auth", "{\"account\":\"KEY1\",\"reject_next\":1,\"ret_msg\":\"Params Error\",\"then\":\"keep\"}",
 	       out, sizeof out);
-	it_ctl("misbehave", "{\"account\":\"KEY1\",\"action\":\"drop\"}", out, sizeof out);
+	itpeer_ctl("misbehave", "{\"account\":\"KEY1\",\"action\":\"drop\"}", out, sizeof out);
 	T_CHECK(it_run_until(&it_sess.st.auth_failures, 1, 8000));
 	int64_t backoff_after_fail = it_sess.st.last_backoff_ms;
 	T_EQ_INT(it_sess.st.state, BYBIT_BACKOFF);
@@ -262,18 +141,18 @@ TEST(it_bybit_session_against_peer)
 	T_EQ_INT(it_sess.st.connects, 5);
 
 	/* the milestones and the refusal are in the log, with the account */
-	T_CHECK(it_file_has(logpath, "msg=\"WebSocket connected\" account=main"));
-	T_CHECK(it_file_has(logpath, "msg=\"authentication successful\" account=main"));
-	T_CHECK(it_file_has(logpath, "msg=\"subscription successful\" account=main"));
-	T_CHECK(it_file_has(logpath, "ret_msg=\"Params Error\""));
-	T_CHECK(!it_file_has(logpath, "SECRET1"));
+	T_CHECK(itpeer_file_has(logpath, "msg=\"WebSocket connected\" account=main"));
+	T_CHECK(itpeer_file_has(logpath, "msg=\"authentication successful\" account=main"));
+	T_CHECK(itpeer_file_has(logpath, "msg=\"subscription successful\" account=main"));
+	T_CHECK(itpeer_file_has(logpath, "ret_msg=\"Params Error\""));
+	T_CHECK(!itpeer_file_has(logpath, "SECRET1"));
 
 	bybit_stop(&it_sess);
 	T_EQ_INT(it_sess.st.state, BYBIT_IDLE);
 	resolv_close(&it_resolv);
 	log_setup(2, LOG_INFO, loop_sys_real.wall_ms, loop_sys_real.ctx);
 	close(logfd);
-	it_peer_stop();
-	snprintf(path, sizeof path, "%s/peer.log", it_dir);
-	T_CHECK(!it_file_has(path, "Traceback"));
+	itpeer_stop();
+	snprintf(path, sizeof path, "%s/peer.log", itpeer.dir);
+	T_CHECK(!itpeer_file_has(path, "Traceback"));
 }
