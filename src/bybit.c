@@ -238,7 +238,13 @@ static int64_t bybit_wall(const struct bybit_session *s)
 
 int64_t bybit_exchange_now_ms(const struct bybit_session *s)
 {
-	return bybit_wall(s) + (s->st.clock_offset_known ? s->st.clock_offset_ms : 0);
+	return xclock_now(s->clock, bybit_wall(s));
+}
+
+void bybit_share_clock(struct bybit_session *s, struct xclock *clock)
+{
+	assert(s->st.state == BYBIT_IDLE && clock);
+	s->clock = clock;
 }
 
 int64_t bybit_last_msg_age_ms(const struct bybit_session *s)
@@ -403,8 +409,7 @@ static void bybit_pong(struct bybit_session *s, const struct bybit_ctl *c)
 	s->st.pongs_in++;
 	if (!c->has_server_ms || s->ping_wall_ms < 0)
 		return;
-	s->st.clock_offset_ms = c->server_ms - (s->ping_wall_ms + (now - s->ping_wall_ms) / 2);
-	s->st.clock_offset_known = 1;
+	xclock_sample(s->clock, c->server_ms, s->ping_wall_ms, now);
 	s->ping_wall_ms = -1;
 }
 
@@ -721,6 +726,8 @@ int bybit_init(struct bybit_session *s, struct loop *l, struct resolv *r,
 	s->ping_interval_ms = ping_interval_ms;
 	s->silence_timeout_ms = silence_timeout_ms;
 	s->budget = budget ? budget : &s->own_budget;
+	xclock_init(&s->own_clock, acct->name);
+	s->clock = &s->own_clock;
 	s->on_push = on_push;
 	s->push_ctx = push_ctx;
 	bybit_backoff_init(&s->backoff, 0);

@@ -10,8 +10,8 @@
  * In LIVE a `{"op":"ping"}` goes out every ping_interval_ms (a loop timer);
  * every message received re-arms the silence watchdog (silence_timeout_ms,
  * armed from the moment a connection attempt starts, so it also bounds the
- * handshakes). A private pong's args[0] (server ms) updates the clock offset:
- * offset = args[0] - midpoint(local wall at ping, local wall at pong). The
+ * handshakes). A private pong's args[0] (server ms) is a sample for the
+ * account's exchange clock (xclock.h) taken around the ping's round trip. The
  * public pong shape is accepted and only kicks the watchdog.
  *
  * Auth: {"req_id":..,"op":"auth","args":[api_key, expires, signature]} with
@@ -54,6 +54,7 @@
 #include "stream.h"
 #include "tls.h"
 #include "ws.h"
+#include "xclock.h"
 
 #define BYBIT_AUTH_AHEAD_MS 8000 /* DESIGN.md: 5..10 s; 1 s fails under skew */
 #define BYBIT_BACKOFF_MIN_MS 1000
@@ -151,8 +152,6 @@ struct bybit_status {
 	uint64_t msgs_in, pings_out, pongs_in, bad_msgs;
 	uint64_t pushes[BYBIT_T_N];
 	int64_t last_msg_mono_ms; /* -1 before any message */
-	int64_t clock_offset_ms;  /* exchange - local wall */
-	int clock_offset_known;
 	int64_t last_backoff_ms;
 };
 
@@ -167,6 +166,8 @@ struct bybit_session {
 	void *push_ctx;
 	struct bybit_budget *budget; /* &own_budget unless shared */
 	struct bybit_budget own_budget;
+	struct xclock *clock; /* &own_clock unless shared (bybit_share_clock) */
+	struct xclock own_clock;
 	struct bybit_backoff backoff;
 	char ws_host[WS_HOST_MAX]; /* Host header value */
 
@@ -209,5 +210,8 @@ void bybit_stop(struct bybit_session *s);
 int64_t bybit_last_msg_age_ms(const struct bybit_session *s);
 /* Exchange time now: local wall + offset (offset 0 until known). */
 int64_t bybit_exchange_now_ms(const struct bybit_session *s);
+/* Makes s use clock (the account's, shared with its REST client) instead of
+ * its own; call after bybit_init, before bybit_start. */
+void bybit_share_clock(struct bybit_session *s, struct xclock *clock);
 
 #endif

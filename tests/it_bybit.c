@@ -87,8 +87,8 @@ TEST(it_bybit_session_against_peer)
 	T_CHECK(it_run_until(&it_sess.st.pongs_in, 2, 3500));
 	T_CHECK(it_sess.st.pings_out >= 2);
 	T_CHECK(it_counter("pings") >= 2);
-	T_CHECK(it_sess.st.clock_offset_known);
-	T_CHECK(it_sess.st.clock_offset_ms > -1000 && it_sess.st.clock_offset_ms < 1000);
+	T_CHECK(it_sess.clock->known);
+	T_CHECK(it_sess.clock->offset_ms > -1000 && it_sess.clock->offset_ms < 1000);
 	T_CHECK(bybit_last_msg_age_ms(&it_sess) >= 0 && bybit_last_msg_age_ms(&it_sess) < 1500);
 
 	/* a pushed execution reaches on_push byte for byte */
