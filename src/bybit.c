@@ -218,8 +218,10 @@ enum bybit_topic_idx bybit_topic_idx(const char *topic)
 
 const char *bybit_state_name(enum bybit_state st)
 {
-	static const char *const names[] = { "idle", "resolving", "connecting", "tls", "ws",
-		                             "auth", "subscribe", "live", "backoff" };
+	static const char *const names[] = {"idle", "resolving", "connecting", "tls",     "ws",
+	                                    "auth", "subscribe", "live",       "backoff", "held"};
+
+	_Static_assert(sizeof names / sizeof names[0] == BYBIT_HELD + 1, "a name per state");
 
 	return (unsigned)st < sizeof names / sizeof names[0] ? names[st] : "?";
 }
@@ -292,6 +294,30 @@ static void bybit_teardown(struct bybit_session *s)
 	s->ping_wall_ms = -1;
 	s->live_mono_ms = -1;
 	s->fail = 0;
+	s->held = 0;
+}
+
+/* Before a teardown: a close frame when the WebSocket is open (after a
+ * WebSocket error ws.h has queued its own), then close_notify, both only as
+ * far as the socket takes them now. Only a connection whose TLS handshake
+ * is done has anything to say; in earlier states s->tls may still hold the
+ * previous connection. */
+static void bybit_goodbye(struct bybit_session *s, int code, const char *reason)
+{
+	if (s->fd < 0 || s->st.state < BYBIT_TLS || s->st.state > BYBIT_LIVE ||
+	    !tls_handshake_done(&s->tls))
+		return;
+	if (s->st.state >= BYBIT_WS && ws_is_open(&s->ws))
+		(void)ws_close(&s->ws, code, reason); /* flushes into TLS */
+	(void)tls_close(&s->tls);                     /* cuts the record, close_notify, one pump */
+}
+
+/* The backoff's attempt count restarts after a connection that had been
+ * LIVE long enough: its end is not a sign of trouble with the exchange. */
+static void bybit_backoff_settle(struct bybit_session *s)
+{
+	if (s->live_mono_ms >= 0 && bybit_mono(s) - s->live_mono_ms >= BYBIT_STABLE_MS)
+		bybit_backoff_reset(&s->backoff);
 }
 
 static void bybit_attempt(struct loop *l, int id, void *arg);
@@ -311,14 +337,31 @@ static void bybit_lost(struct bybit_session *s, const char *why, const char *det
 	enum bybit_state was = s->st.state;
 	int64_t delay;
 
-	if (s->live_mono_ms >= 0 && bybit_mono(s) - s->live_mono_ms >= BYBIT_STABLE_MS)
-		bybit_backoff_reset(&s->backoff);
+	bybit_backoff_settle(s);
+	bybit_goodbye(s, BYBIT_CLOSE_RECONNECT, "reconnecting");
 	bybit_teardown(s);
 	s->st.reconnects++;
 	delay = bybit_backoff_next(&s->backoff);
 	log_warn("stream lost", LS("account", s->acct->name), LS("state", bybit_state_name(was)),
 	         LS("reason", why), LS("detail", detail), LI("retry_ms", delay));
 	bybit_schedule(s, delay);
+}
+
+/* on_push refused a push: close, and wait for bybit_resume (bybit.h,
+ * "Back-pressure"). Nothing is scheduled, so nothing reconnects. */
+static void bybit_hold(struct bybit_session *s)
+{
+	enum bybit_state was = s->st.state;
+	uint64_t withheld = s->st.withheld - s->held_mark;
+
+	s->st.holds++;
+	bybit_backoff_settle(s);
+	bybit_goodbye(s, BYBIT_CLOSE_HOLD, "sink full");
+	bybit_teardown(s);
+	bybit_set_state(s, BYBIT_HELD);
+	log_warn("sink full, closing the stream", LS("account", s->acct->name),
+	         LS("state", bybit_state_name(was)), LI("close_code", BYBIT_CLOSE_HOLD),
+	         LI("withheld", withheld));
 }
 
 static void bybit_kick_watchdog(struct bybit_session *s)
@@ -463,6 +506,16 @@ static void bybit_msg_subscribe(struct bybit_session *s, const struct bybit_ctl 
 	assert(s->t_ping >= 0);
 }
 
+/* Hands a push to the owner; a refusal holds the session (acted on after
+ * ws_pump returns, as ws.h forbids releasing the connection in here). */
+static void bybit_hand_on(struct bybit_session *s, const char *msg, size_t n)
+{
+	if (s->on_push && s->on_push(s->push_ctx, s->acct->name, msg, n) < 0) {
+		s->held = 1;
+		s->held_mark = s->st.withheld;
+	}
+}
+
 static void bybit_on_message(void *ctx, const char *msg, size_t n, int is_text)
 {
 	struct bybit_session *s = ctx;
@@ -471,6 +524,12 @@ static void bybit_on_message(void *ctx, const char *msg, size_t n, int is_text)
 	int r;
 
 	s->st.msgs_in++;
+	if (s->held) {
+		/* read in the same pump as a refused push: the backfill after
+		 * bybit_resume brings it back, handing it on now would reorder */
+		s->st.withheld++;
+		return;
+	}
 	s->st.last_msg_mono_ms = bybit_mono(s);
 	bybit_kick_watchdog(s);
 	if (s->fail)
@@ -483,8 +542,7 @@ static void bybit_on_message(void *ctx, const char *msg, size_t n, int is_text)
 		log_warn("undecodable message", LS("account", s->acct->name),
 		         LS("why", is_text ? bybit_dec.why : "binary frame"), LI("bytes", n));
 		s->st.pushes[BYBIT_T_OTHER]++;
-		if (s->on_push)
-			s->on_push(s->push_ctx, s->acct->name, msg, n);
+		bybit_hand_on(s, msg, n);
 		return;
 	}
 	if (c.seen && c.op == DECODE_OP_PONG)
@@ -495,8 +553,7 @@ static void bybit_on_message(void *ctx, const char *msg, size_t n, int is_text)
 		bybit_msg_subscribe(s, &c);
 	else if (!c.seen) {
 		s->st.pushes[bybit_topic_idx(bybit_dec.env.topic)]++;
-		if (s->on_push)
-			s->on_push(s->push_ctx, s->acct->name, msg, n);
+		bybit_hand_on(s, msg, n);
 	}
 }
 
@@ -551,32 +608,44 @@ static void bybit_st_tls(struct bybit_session *s)
 		bybit_lost(s, "ws", ws_errmsg(&s->ws));
 		return;
 	}
+	ws_set_msg_max(&s->ws, s->msg_max);
 	bybit_set_state(s, BYBIT_WS);
 }
 
-/* WS, AUTH, SUBSCRIBE and LIVE all read frames; the message handlers above
- * make the state-specific moves. */
-static int bybit_st_frames(struct bybit_session *s)
+/* Acts on what a ws_pump found: a refused push first (it holds even when
+ * the connection also failed in the same pump), then the pump's error, then
+ * a refusal seen by a message handler. -1 when the connection is gone. */
+static int bybit_after_pump(struct bybit_session *s, int r)
 {
-	int r = ws_pump(&s->ws);
-
+	if (s->held) {
+		bybit_hold(s);
+		return -1;
+	}
 	if (r < 0 && r != FR_EAGAIN) {
-		bybit_lost(s, "ws", ws_errmsg(&s->ws));
+		bybit_lost(s, ws_err(&s->ws) == FR_ERANGE ? "message too big" : "ws",
+		           ws_errmsg(&s->ws));
 		return -1;
 	}
 	if (s->fail) {
 		bybit_lost(s, "refused", s->fail_why);
 		return -1;
 	}
+	return 0;
+}
+
+/* WS, AUTH, SUBSCRIBE and LIVE all read frames; the message handlers above
+ * make the state-specific moves. */
+static int bybit_st_frames(struct bybit_session *s)
+{
+	if (bybit_after_pump(s, ws_pump(&s->ws)) < 0)
+		return -1;
 	if (s->st.state == BYBIT_WS && ws_is_open(&s->ws)) {
 		log_info("WebSocket connected", LS("account", s->acct->name),
 		         LS("host", s->acct->ep.ws_url.host), LS("path", s->acct->ep.ws_url.path));
 		bybit_send_auth(s);
-		r = ws_pump(&s->ws); /* push the auth frame into TLS */
-		if (s->fail || (r < 0 && r != FR_EAGAIN)) {
-			bybit_lost(s, "ws", s->fail ? s->fail_why : ws_errmsg(&s->ws));
+		/* push the auth frame into TLS */
+		if (bybit_after_pump(s, ws_pump(&s->ws)) < 0)
 			return -1;
-		}
 	}
 	return 0;
 }
@@ -725,6 +794,7 @@ int bybit_init(struct bybit_session *s, struct loop *l, struct resolv *r,
 	s->acct = acct;
 	s->ping_interval_ms = ping_interval_ms;
 	s->silence_timeout_ms = silence_timeout_ms;
+	s->msg_max = WS_MSG_MAX;
 	s->budget = budget ? budget : &s->own_budget;
 	xclock_init(&s->own_clock, acct->name);
 	s->clock = &s->own_clock;
@@ -734,6 +804,8 @@ int bybit_init(struct bybit_session *s, struct loop *l, struct resolv *r,
 	s->fd = s->qid = -1;
 	s->t_ping = s->t_watchdog = s->t_backoff = -1;
 	s->ping_wall_ms = s->live_mono_ms = -1;
+	s->fail = s->held = 0;
+	s->held_mark = 0;
 	s->ws.state = WS_IDLE;
 	s->st.last_msg_mono_ms = -1;
 	s->st.state = BYBIT_IDLE;
@@ -750,6 +822,22 @@ int bybit_start(struct bybit_session *s)
 
 void bybit_stop(struct bybit_session *s)
 {
+	bybit_goodbye(s, BYBIT_CLOSE_STOP, "shutdown");
 	bybit_teardown(s);
 	bybit_set_state(s, BYBIT_IDLE);
+}
+
+int bybit_resume(struct bybit_session *s)
+{
+	if (s->st.state != BYBIT_HELD)
+		return FR_EINVAL;
+	assert(s->fd < 0 && s->t_backoff < 0 && s->t_watchdog < 0);
+	bybit_attempt(s->loop, -1, s);
+	return 0;
+}
+
+void bybit_set_msg_max(struct bybit_session *s, size_t msg_max)
+{
+	assert(msg_max >= 1 && msg_max <= WS_MSG_MAX);
+	s->msg_max = msg_max;
 }

@@ -5,7 +5,15 @@
  * (upgrade) -> AUTH (request sent, waiting for the answer) -> SUBSCRIBE
  * (request sent, waiting) -> LIVE, and from any of them, on an error, a close,
  * a refused answer or the silence watchdog, to BACKOFF (the connection is torn
- * down first) and then RESOLVING again. bybit_stop ends in IDLE.
+ * down first) and then RESOLVING again; from WS..LIVE to HELD when the owner
+ * refuses a push (below). bybit_stop ends in IDLE.
+ *
+ * Leaving a connection is polite where it can be: when the WebSocket is open
+ * a close frame goes out (1000 "shutdown" from bybit_stop, 1013 from a hold,
+ * 1001 before a reconnect; after a WebSocket error the close frame ws.h
+ * queued, e.g. 1009 for an oversize message), then TLS close_notify, each
+ * only as far as the socket takes it now (never waiting), then the fd is
+ * closed.
  *
  * In LIVE a `{"op":"ping"}` goes out every ping_interval_ms (a loop timer);
  * every message received re-arms the silence watchdog (silence_timeout_ms,
@@ -33,6 +41,26 @@
  * (msg valid during the call only) and counted per topic. Milestones are
  * logged at info with account=NAME: "WebSocket connected", "authentication
  * successful", "subscription successful"; failures at warn, once each.
+ *
+ * Back-pressure (DESIGN.md 7): when on_push returns a negative value (the
+ * sink, e.g. a full disk journal, cannot take the push), the session hands on
+ * nothing more from this connection -- messages after the refused one, even
+ * those already read in the same pump, are dropped (counted in withheld) --
+ * closes it (close 1013 "try again later"), counts a hold, logs "sink full,
+ * closing the stream" once at warn and waits in HELD: no timer, no
+ * reconnect, no backoff step, until the owner calls bybit_resume when there
+ * is room. A hold counts in holds, not in reconnects. The refused push and
+ * everything after it are not lost: Bybit does not replay, so the owner
+ * backfills over REST after the resume (as after any reconnect), and handing
+ * on later messages meanwhile would only reorder them. The connection is
+ * closed rather than left unread because an unread stream also delivers no
+ * pongs: it would look dead to the watchdog while the exchange kept
+ * queueing for it.
+ *
+ * Message size: a message larger than the session's limit (WS_MSG_MAX unless
+ * lowered with bybit_set_msg_max) ends the connection with close 1009 and a
+ * warn line naming the limit and the size seen; the session reconnects as
+ * after any failure.
  *
  * Memory: a struct bybit_session (about 310 KB: TLS record buffers and the
  * WebSocket message buffer) lives in the caller's static storage; nothing is
@@ -66,6 +94,11 @@
 #define BYBIT_SIG_HEX 64   /* hex digits of an HMAC-SHA256 */
 #define BYBIT_ERRMSG_MAX (ERR_MSG_MAX + 64) /* "subscribe refused: " + a ret_msg */
 
+/* Close codes (RFC 6455 7.4.1) sent when the session leaves a connection. */
+#define BYBIT_CLOSE_STOP WS_CLOSE_NORMAL          /* bybit_stop, reason "shutdown" */
+#define BYBIT_CLOSE_RECONNECT WS_CLOSE_GOING_AWAY /* failure, reconnecting */
+#define BYBIT_CLOSE_HOLD WS_CLOSE_TRY_AGAIN       /* a push was refused, "sink full" */
+
 _Static_assert(BYBIT_REQ_MAX <= WS_SEND_MAX, "a request fits one ws_send_text");
 _Static_assert(BYBIT_REQ_MAX >= 2 * CFG_SECRET_MAX + 128, "auth holds a key and signature");
 _Static_assert(BYBIT_AUTH_AHEAD_MS >= 5000 && BYBIT_AUTH_AHEAD_MS <= 10000, "DESIGN.md 2");
@@ -80,6 +113,7 @@ enum bybit_state {
 	BYBIT_SUBSCRIBE,
 	BYBIT_LIVE,
 	BYBIT_BACKOFF,
+	BYBIT_HELD, /* closed because a push was refused; waits for bybit_resume */
 };
 
 /* Push counters per topic family (categorised topics count with theirs). */
@@ -137,7 +171,7 @@ const char *bybit_state_name(enum bybit_state st);
 
 /* Handed every push; msg[0..len) is valid during the call only. Returns 0
  * when the push was taken, or a negative value when it could not be (the
- * sink is full): see bybit_hold. */
+ * sink is full): see "Back-pressure" above and bybit_resume. */
 typedef int (*bybit_push_fn)(void *ctx, const char *account, const char *msg, size_t len);
 
 struct bybit_status {
@@ -149,6 +183,8 @@ struct bybit_status {
 	uint64_t sub_failures;
 	uint64_t watchdog_fires;
 	uint64_t budget_refusals;
+	uint64_t holds;    /* connections closed because on_push refused a push */
+	uint64_t withheld; /* messages read after a refused push, not handed on */
 	uint64_t msgs_in, pings_out, pongs_in, bad_msgs;
 	uint64_t pushes[BYBIT_T_N];
 	int64_t last_msg_mono_ms; /* -1 before any message */
@@ -162,6 +198,7 @@ struct bybit_session {
 	const struct pem_ta_store *anchors;
 	const struct cfg_account *acct;
 	uint32_t ping_interval_ms, silence_timeout_ms;
+	size_t msg_max; /* largest message accepted; bybit_set_msg_max */
 	bybit_push_fn on_push;
 	void *push_ctx;
 	struct bybit_budget *budget; /* &own_budget unless shared */
@@ -181,9 +218,11 @@ struct bybit_session {
 	struct fr_stream stream;
 	struct ws_conn ws;
 	uint64_t req_seq;
-	int64_t ping_wall_ms;  /* local wall time of the ping in flight, -1: none */
-	int64_t live_mono_ms;  /* when LIVE was reached, -1 when not LIVE */
-	int fail;              /* set from inside a message callback */
+	int64_t ping_wall_ms; /* local wall time of the ping in flight, -1: none */
+	int64_t live_mono_ms; /* when LIVE was reached, -1 when not LIVE */
+	int fail;             /* set from inside a message callback */
+	int held;             /* on_push refused a push on this connection */
+	uint64_t held_mark;   /* st.withheld when it did */
 	char fail_why[BYBIT_ERRMSG_MAX];
 	char req[BYBIT_REQ_MAX];
 
@@ -203,8 +242,21 @@ int bybit_init(struct bybit_session *s, struct loop *l, struct resolv *r,
 /* Starts the first connection attempt (from IDLE). 0 or FR_EINVAL. */
 int bybit_start(struct bybit_session *s);
 
-/* Tears the connection down and stays IDLE (shutdown). Idempotent. */
+/* Ends the connection politely (close frame 1000 "shutdown" when the
+ * WebSocket is open, then TLS close_notify, both best effort and without
+ * waiting), tears it down and stays IDLE (shutdown). Idempotent; not from
+ * inside on_push. */
 void bybit_stop(struct bybit_session *s);
+
+/* Leaves HELD: starts a connection attempt at once (no backoff delay, and
+ * the backoff's attempt count is not raised by the hold). 0, or FR_EINVAL
+ * when s is not HELD. Not from inside on_push. The caller backfills over
+ * REST for what the hold missed. */
+int bybit_resume(struct bybit_session *s);
+
+/* Sets the largest message the session accepts (1..WS_MSG_MAX bytes; the
+ * default is WS_MSG_MAX), from the next connection on. */
+void bybit_set_msg_max(struct bybit_session *s, size_t msg_max);
 
 /* Milliseconds since the last message (-1: none yet), for metrics. */
 int64_t bybit_last_msg_age_ms(const struct bybit_session *s);

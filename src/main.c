@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "orderid.h"
 #include "verb_attrib.h"
+#include "verb_check.h"
 #include "verb_decode.h"
 #include "verb_orderid.h"
 
@@ -59,7 +60,8 @@ static const struct main_verb main_verbs[] = {
 	  "hold the private streams open and write every fill to PostgreSQL and Redis",
 	  "the sink path (fill ring, journal, PostgreSQL, Redis)" },
 	{ "check", verb_check, "check [-c FILE] [--connect]",
-	  "validate the configuration (--connect: also try every endpoint)", NULL },
+	  "validate the configuration (--connect: also try each account's REST API and stream)",
+	  NULL },
 	{ "migrate", NULL, "migrate [-c FILE]", "create or upgrade the trading schema",
 	  "the PostgreSQL sink" },
 	{ "rebuild", NULL, "rebuild [-c FILE]",
@@ -294,12 +296,7 @@ static int verb_check(struct main_opts *o)
 	if (rc != EX_OK)
 		return rc;
 	check_print_summary();
-	if (o->connect) {
-		fprintf(stderr, "fillrelay check --connect: not yet available: trying the "
-				"endpoints arrives with the exchange transport and the sinks\n");
-		return EX_UNAVAILABLE;
-	}
-	return EX_OK;
+	return o->connect ? verb_check_connect(&main_cfg) : EX_OK;
 }
 
 /* Verbs that work without a configuration load one only when -c is given. */

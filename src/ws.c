@@ -584,9 +584,13 @@ static int ws_check_data(struct ws_conn *w, const struct wslay_frame_iocb *io)
 		w->msg_opcode = io->opcode;
 		w->msg_len = 0;
 	}
+	/* The size is known from the frame header: refused before any payload
+	 * is read, and the log says by how much. */
 	if (io->payload_length > w->msg_max - w->msg_len)
 		return ws_fail_close(w, FR_ERANGE, WS_CLOSE_TOO_BIG,
-		                     "ws: message larger than %zu bytes", w->msg_max);
+		                     "ws: message larger than %zu bytes (at least %llu)",
+		                     w->msg_max,
+		                     (unsigned long long)w->msg_len + io->payload_length);
 	return 0;
 }
 

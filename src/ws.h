@@ -28,7 +28,9 @@
  *               "handshake: bad Sec-WebSocket-Accept", ...) or the server
  *               broke the framing rules (we answered with close 1002, or
  *               1007 for invalid UTF-8);
- *   FR_ERANGE   a message larger than msg_max (close 1009 sent), or a
+ *   FR_ERANGE   a message larger than msg_max (close 1009 queued; the
+ *               message names the limit and the size seen so far: the
+ *               frame's announced length plus earlier fragments), or a
  *               handshake response header longer than WS_HS_MAX;
  *   FR_ECLOSED  the peer sent a close frame (answered; the message holds
  *               its code and reason) or closed the stream;
@@ -78,9 +80,11 @@ _Static_assert(WS_MSG_MAX >= WS_CTRL_MAX, "messages hold control payloads");
 
 /* Close status codes this module sends (RFC 6455 7.4.1). */
 #define WS_CLOSE_NORMAL 1000
+#define WS_CLOSE_GOING_AWAY 1001
 #define WS_CLOSE_PROTOCOL 1002
 #define WS_CLOSE_BAD_DATA 1007
 #define WS_CLOSE_TOO_BIG 1009
+#define WS_CLOSE_TRY_AGAIN 1013 /* "Try Again Later" (IANA registry) */
 
 /* A complete message: msg[n] is a NUL (not part of it), is_text 1 for text
  * (valid UTF-8, checked), 0 for binary. msg is valid during the call only. */

@@ -50,7 +50,7 @@ static long it_counter(const char *name)
 	return itpeer_counter(name, "KEY1");
 }
 
-TEST(it_bybit_session_against_peer)
+TEST(it_bybit_against_peer)
 {
 	char path[600], logpath[600], out[4096];
 	int logfd;

@@ -1,6 +1,8 @@
 /*
  * test_bybit.c -- the session's pure parts: signature, request bytes,
- * backoff and the connect budget.
+ * backoff, the connect budget, state names, and the calls that need no
+ * connection (resume, stop, message limit). The session against a real
+ * peer is tests/it_bybit.c and tests/it_session.c.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -8,6 +10,8 @@
 #include <string.h>
 
 #include "bybit.h"
+#include "loop.h"
+#include "resolv.h"
 #include "t.h"
 
 /* HMAC-SHA256 computed by Python's hmac module, not by BearSSL. */
@@ -177,4 +181,70 @@ TEST(bybit_budget_500_per_5_minutes)
 	T_CHECK(taken > 3 * BYBIT_BUDGET_CONNECTS);
 	/* a long quiet period empties it */
 	T_EQ_INT(bybit_budget_wait_ms(&budget, 40 * 60 * 1000), 0);
+}
+
+TEST(bybit_state_names)
+{
+	static const char *const want[] = {"idle", "resolving", "connecting", "tls",     "ws",
+	                                   "auth", "subscribe", "live",       "backoff", "held"};
+
+	for (int st = BYBIT_IDLE; st <= BYBIT_HELD; st++)
+		T_EQ_STR(bybit_state_name((enum bybit_state)st), want[st]);
+	T_EQ_STR(bybit_state_name((enum bybit_state)(BYBIT_HELD + 1)), "?");
+	T_EQ_STR(bybit_state_name((enum bybit_state)(BYBIT_HELD + 100)), "?");
+}
+
+/* The close codes a session sends are ones a peer must accept (RFC 6455
+ * 7.4.1: 1000..1003, 1007..1011 and IANA's 1012..1014). */
+TEST(bybit_close_codes)
+{
+	T_EQ_INT(BYBIT_CLOSE_STOP, 1000);
+	T_EQ_INT(BYBIT_CLOSE_RECONNECT, 1001);
+	T_EQ_INT(BYBIT_CLOSE_HOLD, 1013);
+}
+
+static struct loop sess_loop;
+static struct resolv sess_resolv;
+static struct pem_ta_store sess_anchors;
+static struct cfg_account sess_acct;
+static struct bybit_session sess;
+
+static int sess_push(void *ctx, const char *account, const char *msg, size_t len)
+{
+	(void)ctx, (void)account, (void)msg, (void)len;
+	return 0;
+}
+
+/* Without a connection: resume refuses anything but HELD, stop is
+ * idempotent and leaves no fd or timer, the message limit defaults to
+ * WS_MSG_MAX and takes a lower one. */
+TEST(bybit_resume_stop_and_limit_without_a_connection)
+{
+	loop_init(&sess_loop, &loop_sys_real);
+	T_REQUIRE(resolv_init(&sess_resolv, &sess_loop, NULL, NULL) == 0);
+	pem_ta_init(&sess_anchors);
+	memset(&sess_acct, 0, sizeof sess_acct);
+	strcpy(sess_acct.name, "unit");
+	strcpy(sess_acct.ep.ws_url.host, "stream.bybit.com");
+	strcpy(sess_acct.ep.ws_url.path, "/v5/private");
+	sess_acct.ep.ws_url.port = 443;
+	sess_acct.ep.topics = CFG_TOPIC_EXECUTION;
+	T_REQUIRE(bybit_init(&sess, &sess_loop, &sess_resolv, &sess_anchors, &sess_acct, 20000,
+	                     30000, NULL, sess_push, NULL) == 0);
+	T_EQ_INT(sess.msg_max, WS_MSG_MAX);
+	bybit_set_msg_max(&sess, 4096);
+	T_EQ_INT(sess.msg_max, 4096);
+	T_EQ_STR(sess.ws_host, "stream.bybit.com");
+
+	T_EQ_INT(bybit_resume(&sess), FR_EINVAL); /* IDLE is not HELD */
+	T_EQ_INT(sess.st.state, BYBIT_IDLE);
+	bybit_stop(&sess);
+	bybit_stop(&sess);
+	T_EQ_INT(sess.st.state, BYBIT_IDLE);
+	T_EQ_INT(sess.fd, -1);
+	T_EQ_INT(sess.t_ping, -1);
+	T_EQ_INT(sess.t_watchdog, -1);
+	T_EQ_INT(sess.t_backoff, -1);
+	T_EQ_INT(sess.st.holds, 0);
+	resolv_close(&sess_resolv);
 }

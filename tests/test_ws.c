@@ -459,14 +459,14 @@ TEST(ws_oversize_message_closes_1009)
 	ws_set_msg_max(&w, 100);
 	srv_frame(1, 0, 1, 0, big, 100);
 	srv_frame(1, 0, 1, 0, big, 101);
-	expect_close(FR_ERANGE, 1009, "message larger than 100 bytes");
+	expect_close(FR_ERANGE, 1009, "message larger than 100 bytes (at least 101)");
 	T_EQ_INT(got.n, 1);
 
 	T_EQ_INT(open_ws(1), 0);
 	ws_set_msg_max(&w, 100);
 	srv_frame(0, 0, 1, 0, big, 60);
 	srv_frame(1, 0, 0, 0, big, 60);
-	expect_close(FR_ERANGE, 1009, "larger than");
+	expect_close(FR_ERANGE, 1009, "larger than 100 bytes (at least 120)");
 	T_EQ_INT(got.n, 0);
 	ws_release(&w);
 }
@@ -550,6 +550,41 @@ TEST(ws_close_from_us)
 	T_CHECK(strstr(ws_errmsg(&w), "answered our close 1000 with 1000") != NULL);
 	T_EQ_INT(m.out_len, 0); /* no second close */
 	T_EQ_INT(got.n, 1);
+	ws_release(&w);
+}
+
+/* A session that holds (bybit.h) closes with 1013 while its out buffer may
+ * be full of text the stream does not take: the reserve still fits the
+ * close frame, and it follows the queued text. */
+TEST(ws_close_1013_fits_behind_a_full_queue)
+{
+	struct cframe f;
+	size_t off = 0;
+	int texts = 0;
+	static char text[1000];
+
+	memset(text, 'q', sizeof text);
+	T_EQ_INT(open_ws(0), 0);
+	m.out_len = 0;
+	m.out_cap = 1; /* the stream takes one byte, then blocks */
+	while (ws_send_text(&w, text, sizeof text) == 0)
+		texts++;
+	T_CHECK(texts >= 5);
+	T_EQ_INT(ws_send_text(&w, text, sizeof text), FR_EFULL);
+	T_EQ_INT(ws_close(&w, WS_CLOSE_TRY_AGAIN, "sink full"), 0);
+	m.out_cap = 0;
+	T_EQ_INT(ws_pump(&w), 0);
+	T_EQ_INT(ws_out_pending(&w), 0);
+	for (int i = 0; i < texts; i++) {
+		T_REQUIRE(cli_frame(&off, &f));
+		T_EQ_INT(f.op, 1);
+		T_EQ_INT(f.len, sizeof text);
+	}
+	T_REQUIRE(cli_frame(&off, &f));
+	T_EQ_INT(f.op, 8);
+	T_EQ_INT(f.len, 11);
+	T_CHECK(memcmp(f.payload, "\x03\xf5sink full", 11) == 0);
+	T_EQ_INT(off, m.out_len);
 	ws_release(&w);
 }
 

@@ -712,6 +712,18 @@ def t_rest():
     check("canned signed endpoint", js["retCode"] == 0 and js["result"]["list"][0]["accountType"] == "UNIFIED", js)
     st, js, _, _ = rest.get("/v5/nothing/here", "")
     check("unknown REST path: 404", st == 404, st)
+    st, js, _, _ = rest.get("/v5/user/query-api", "")
+    res = js.get("result", {})
+    check("query-api: the key's information, Bybit-shaped", js["retCode"] == 0 and res.get("apiKey") == K1
+          and res.get("readOnly") == 1 and res.get("secret") == "" and res.get("permissions", {}).get("ContractTrade")
+          == ["Order", "Position"] and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", res.get("expiredAt", "")), js)
+    ctl("/apikey", {"account": K1, "readOnly": 0, "expiredAt": "2030-01-01T00:00:00Z"})
+    st, js, _, _ = rest.get("/v5/user/query-api", "")
+    check("query-api: fields set with /apikey", js["result"]["readOnly"] == 0
+          and js["result"]["expiredAt"] == "2030-01-01T00:00:00Z", js)
+    ctl("/apikey", {"account": K1, "clear": True})
+    st, js, _, _ = rest.get("/v5/user/query-api", "", secret="wrong-secret")
+    check("query-api with a wrong secret: retCode 10004", js["retCode"] == 10004, js)
     rest.close()
 
 
