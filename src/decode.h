@@ -362,7 +362,10 @@ int decode_push(struct decode *d, const char *msg, size_t len, const struct deco
  * knows the endpoint it asked). kind DECODE_KIND_NONE guesses it from the first
  * list entry (execId: execution, orderStatus: order, accountType or coin:
  * wallet, size: position). Returns as decode_push; a body without retCode is
- * FR_EINVAL.
+ * FR_EINVAL. The envelope (d->env: ret_code, ret_msg, time_ms, category,
+ * cursor) is read before result.list: an answer whose result holds no list
+ * (/v5/market/time, /v5/user/query-api) still leaves its envelope in d->env,
+ * whatever the return value says of the list.
  */
 int decode_rest(struct decode *d, enum decode_kind kind, const char *msg, size_t len,
                 const struct decode_sink *s);

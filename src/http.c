@@ -220,10 +220,17 @@ int http_build_get(char *out, size_t cap, const struct http_get_req *g)
 	char sign[HTTP_SIGN_HEX_LEN + 1];
 	int n;
 
-	assert(out && g && g->secret);
+	assert(out && g);
 	if (!http_token_ok(g->host) || !http_token_ok(g->path) || g->path[0] != '/' || !g->query ||
-	    !http_query_ok(g->query) || !http_token_ok(g->api_key) || g->timestamp_ms <= 0 ||
-	    g->recv_window_ms <= 0)
+	    !http_query_ok(g->query))
+		return FR_EINVAL;
+	if (!g->api_key) {
+		n = snprintf(out, cap, "GET %s%s%s HTTP/1.1\r\nHost: %s\r\nConnection: keep-alive\r\n\r\n",
+		             g->path, g->query[0] ? "?" : "", g->query, g->host);
+		return n < 0 || (size_t)n >= cap ? FR_ERANGE : n;
+	}
+	assert(g->secret);
+	if (!http_token_ok(g->api_key) || g->timestamp_ms <= 0 || g->recv_window_ms <= 0)
 		return FR_EINVAL;
 	http_sign_hex(g->secret, g->timestamp_ms, g->api_key, g->recv_window_ms, g->query, sign);
 	n = snprintf(out, cap,

@@ -87,7 +87,7 @@ struct http_get_req {
 	const char *host;  /* Host value, ":port" included when not 443 */
 	const char *path;  /* "/v5/execution/list", starts with '/' */
 	const char *query; /* from http_query_build; "" for none */
-	const char *api_key;
+	const char *api_key;  /* NULL: a public request, no X-BAPI-* headers */
 	const char *secret;   /* never copied into out: only its HMAC is */
 	int64_t timestamp_ms; /* exchange time (local clock + tracked offset) */
 	int64_t recv_window_ms;
@@ -96,7 +96,8 @@ struct http_get_req {
 /*
  * Writes the request (GET path?query HTTP/1.1, Host, Connection: keep-alive,
  * X-BAPI-API-KEY, X-BAPI-TIMESTAMP, X-BAPI-RECV-WINDOW, X-BAPI-SIGN, empty
- * line) into out (cap bytes; not NUL-terminated). Returns the length,
+ * line; without api_key only the first three) into out (cap bytes; not
+ * NUL-terminated). Returns the length,
  * FR_ERANGE when it does not fit, FR_EINVAL for an empty or ill-formed part
  * (a byte outside visible ASCII, a path without '/', a query byte outside
  * the query set).

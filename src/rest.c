@@ -460,36 +460,14 @@ static void rest_on_answer(struct rest_client *c)
 
 /* ---- sending ------------------------------------------------------------- */
 
-/* http_conn_get always signs; a public request must not carry the key, so
- * it is written here and queued the way http_conn_get queues (http.h has no
- * unsigned variant). */
-static int rest_queue_public(struct rest_client *c)
-{
-	struct http_conn *h = &c->http;
-	int n;
-
-	if (h->err)
-		return h->err;
-	assert(!h->busy);
-	n = snprintf(h->req, sizeof h->req,
-	             "GET %s%s%s HTTP/1.1\r\nHost: %s\r\nConnection: keep-alive\r\n\r\n", c->path,
-	             c->query[0] ? "?" : "", c->query, c->host_hdr);
-	if (n < 0 || (size_t)n >= sizeof h->req)
-		return FR_ERANGE;
-	h->req_off = 0;
-	h->req_len = (size_t)n;
-	http_resp_next(&h->resp);
-	h->busy = 1;
-	return 0;
-}
-
-static int rest_queue_signed(struct rest_client *c, int64_t ts_ms)
+/* A public request (sign = 0) carries no key and no signature. */
+static int rest_queue(struct rest_client *c, int64_t ts_ms)
 {
 	struct http_get_req g = {
 	    .host = c->host_hdr,
 	    .path = c->path,
 	    .query = c->query,
-	    .api_key = c->acct->api_key.value,
+	    .api_key = c->sign ? c->acct->api_key.value : NULL,
 	    .secret = c->acct->api_secret.value,
 	    .timestamp_ms = ts_ms,
 	    .recv_window_ms = c->recv_window_ms,
@@ -505,7 +483,7 @@ static void rest_send(struct rest_client *c)
 	int r;
 
 	assert(c->conn == REST_C_OPEN && c->active && !c->sent);
-	r = c->sign ? rest_queue_signed(c, xclock_now(c->clock, wall)) : rest_queue_public(c);
+	r = rest_queue(c, xclock_now(c->clock, wall));
 	if (r == FR_EINVAL || r == FR_ERANGE) {
 		rest_why(c, "request not built: %s", err_str(r));
 		log_warn("REST request cannot be built", LS("account", c->acct->name),

@@ -652,6 +652,24 @@ TEST(decode_rest_order_and_position_lists)
 	T_DEC(cap.pos[0].entry_price, "66200.5");
 }
 
+/* decode.h promises the envelope even when result holds no list (what rest.c
+ * reads of /v5/market/time and /v5/user/query-api). */
+TEST(decode_rest_envelope_without_a_list)
+{
+	static const char body[] = "{\"retCode\":0,\"retMsg\":\"OK\",\"result\":{\"timeSecond\":"
+	                           "\"1700000000\",\"timeNano\":\"1700000000123456789\"},"
+	                           "\"retExtInfo\":{},\"time\":1700000000123}";
+	static const struct decode_sink none = {0};
+	int r = decode_rest(&dec, DECODE_KIND_NONE, body, sizeof body - 1, &none);
+
+	T_CHECK(r == 0 || r == FR_EINVAL);
+	T_EQ_INT(dec.env.source, DECODE_SRC_REST);
+	T_INT_IS(dec.env.ret_code, 0);
+	T_EQ_STR(dec.env.ret_msg, "OK");
+	T_INT_IS(dec.env.time_ms, 1700000000123);
+	T_EQ_INT(dec.env.records, 0);
+}
+
 TEST(decode_rest_answers_without_records)
 {
 	T_EQ_INT(any_file(own("rest_rate_limited.json")), 0);

@@ -118,6 +118,27 @@ TEST(http_build_get_bytes)
 	T_EQ_INT(http_build_get(out, sizeof out, &g), FR_EINVAL);
 }
 
+TEST(http_build_get_public_has_no_key_or_signature)
+{
+	char out[HTTP_REQ_MAX];
+	struct http_get_req g = { "api.bybit.com", "/v5/market/time", "", NULL, NULL, 0, 0 };
+	int n = http_build_get(out, sizeof out, &g);
+
+	T_REQUIRE(n > 0 && (size_t)n < sizeof out);
+	out[n] = '\0';
+	T_EQ_STR(out, "GET /v5/market/time HTTP/1.1\r\nHost: api.bybit.com\r\n"
+	              "Connection: keep-alive\r\n\r\n");
+	g.query = "a=1";
+	T_REQUIRE((n = http_build_get(out, sizeof out, &g)) > 0);
+	T_CHECK(memcmp(out, "GET /v5/market/time?a=1 HTTP/1.1\r\n", 34) == 0);
+	T_EQ_INT(http_build_get(out, 40, &g), FR_ERANGE);
+	g.query = "a=b c";
+	T_EQ_INT(http_build_get(out, sizeof out, &g), FR_EINVAL);
+	g.query = "";
+	g.host = "bad host";
+	T_EQ_INT(http_build_get(out, sizeof out, &g), FR_EINVAL);
+}
+
 #define JSON_BODY "{\"retCode\":0,\"retMsg\":\"OK\",\"result\":{},\"time\":1700000000123}"
 
 TEST(http_content_length_body_any_fragmentation)
