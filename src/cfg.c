@@ -32,7 +32,16 @@
 enum { EP_WS_URL, EP_REST_URL, EP_CA_FILE, EP_TOPICS, EP_CATEGORIES, EP_N };
 enum { EXC_PING = EP_N, EXC_SILENCE, EXC_RECV_WINDOW, EXC_N };
 enum { ACC_API_KEY = EP_N, ACC_API_SECRET, ACC_DEFAULT_BOT, ACC_HORIZON, ACC_N };
-enum { LIS_INSTANCE, LIS_SPILL_DIR, LIS_SPILL_LIMIT, LIS_METRICS, LIS_LOG_LEVEL, LIS_ARENA, LIS_N };
+enum {
+	LIS_INSTANCE,
+	LIS_SPILL_DIR,
+	LIS_SPILL_LIMIT,
+	LIS_METRICS,
+	LIS_LOG_LEVEL,
+	LIS_ARENA,
+	LIS_SPILL_FSYNC,
+	LIS_N
+};
 enum { BOT_ACCOUNT, BOT_REDIS_DB, BOT_CATEGORY, BOT_N };
 enum { PG_CONNINFO, PG_PASSWORD, PG_N };
 enum { RDS_HOST, RDS_PORT, RDS_PASSWORD, RDS_N };
@@ -83,6 +92,8 @@ static const struct range horizon_range = {MIN_MS, 730 * DAY_MS, "1m..730d"};
 static const char *const category_names[] = {"linear", "inverse", "spot", "option", NULL};
 static const char *const topic_names[] = {"execution", "order", "position", "wallet", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
+/* In enum cfg_spill_fsync order. */
+static const char *const fsync_names[] = {"always", "batch", "os", NULL};
 
 /*
  * Reason names an alias may not shadow: the seed's standard reasons (rule_N is
@@ -844,6 +855,17 @@ static int endpoint_set(struct parser *ps, struct cfg_endpoint *ep, int key, con
 	return FR_ECONFIG;
 }
 
+static int set_spill_fsync(struct parser *ps, const char *k, struct cfg_listener *l,
+                           const char *v)
+{
+	int f = word_index(fsync_names, v);
+
+	if (f < 0)
+		return fail(ps, ps->line, "%s: unknown policy '%.64s' (always, batch, os)", k, v);
+	l->spill_fsync = (enum cfg_spill_fsync)f;
+	return 0;
+}
+
 static int listener_set(struct parser *ps, int key, const char *k, char *v)
 {
 	struct cfg_listener *l = &ps->c->listener;
@@ -871,6 +893,8 @@ static int listener_set(struct parser *ps, int key, const char *k, char *v)
 		return 0;
 	case LIS_ARENA:
 		return set_size(ps, k, &l->arena_size_bytes, &arena_range, v);
+	case LIS_SPILL_FSYNC:
+		return set_spill_fsync(ps, k, l, v);
 	}
 	assert(0);
 	return FR_ECONFIG;
@@ -1101,7 +1125,8 @@ static int open_bot(struct parser *ps, const char *name)
 }
 
 static const char *const listener_keys[] = {
-    "instance", "spill_dir", "spill_limit", "metrics_addr", "log_level", "arena_size", NULL};
+    "instance",  "spill_dir",  "spill_limit", "metrics_addr",
+    "log_level", "arena_size", "spill_fsync", NULL};
 static const char *const exchange_keys[] = {
     "ws_url",           "rest_url",           "ca_file",        "topics", "categories",
     "ping_interval_ms", "silence_timeout_ms", "recv_window_ms", NULL};
@@ -1305,6 +1330,7 @@ static void set_defaults(struct cfg *c, const char *name)
 	copy(l->instance, sizeof l->instance, "fillrelay");
 	copy(l->spill_dir, sizeof l->spill_dir, "/var/lib/fillrelay");
 	l->spill_limit_bytes = GIB;
+	l->spill_fsync = CFG_FSYNC_BATCH;
 	copy(l->metrics_host, sizeof l->metrics_host, "127.0.0.1");
 	l->metrics_port = 9464;
 	l->log_level = CFG_LOG_INFO;

@@ -54,6 +54,11 @@
  *   spill_dir = PATH     default "/var/lib/fillrelay"; the disk journal.
  *   spill_limit = SIZE   default 1G, 1M..1T; journal size at which the exchange
  *                        connection is closed until there is room again.
+ *   spill_fsync = always|batch|os   default batch; when the journal is
+ *                        fsynced: before each record goes to the sinks
+ *                        (always), once per loop iteration (batch), or when
+ *                        the kernel decides (os). What each can lose and how
+ *                        the REST backfill closes the window: journal.h.
  *   metrics_addr = HOST:PORT  default 127.0.0.1:9464 (IPv6: [::1]:9464); serves
  *                        GET /metrics and GET /healthz.
  *   log_level = debug|info|warn|error   default info.
@@ -210,10 +215,18 @@ struct cfg_endpoint {
 	unsigned categories; /* enum cfg_category mask, not empty */
 };
 
+/* [listener] spill_fsync; the values of journal.h enum journal_fsync. */
+enum cfg_spill_fsync {
+	CFG_FSYNC_ALWAYS,
+	CFG_FSYNC_BATCH,
+	CFG_FSYNC_OS,
+};
+
 struct cfg_listener {
 	char instance[CFG_NAME_MAX];
 	char spill_dir[CFG_PATH_MAX];
 	uint64_t spill_limit_bytes;
+	enum cfg_spill_fsync spill_fsync;
 	char metrics_host[CFG_HOST_MAX]; /* IPv6 without brackets */
 	unsigned metrics_port;
 	enum cfg_log_level log_level;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include <bearssl.h>
 #include <hiredis/hiredis.h>
@@ -25,7 +26,10 @@
 #include "verb_attrib.h"
 #include "verb_check.h"
 #include "verb_decode.h"
+#include "verb_health.h"
+#include "verb_migrate.h"
 #include "verb_orderid.h"
+#include "verb_spill.h"
 
 #define MAIN_DEFAULT_CONFIG "/etc/fillrelay.conf"
 
@@ -36,6 +40,8 @@ struct main_opts {
 	const char *account;    /* --account NAME (decode -c) */
 	int help;               /* -h, --help */
 	int connect;            /* check --connect */
+	const char *dir;        /* spill --dir DIR */
+	int truncate_torn;      /* spill verify --truncate-torn */
 	int nargs;              /* verb arguments that are not options */
 	char **args;
 };
@@ -54,6 +60,9 @@ static int verb_version(struct main_opts *o);
 static int verb_check(struct main_opts *o);
 static int main_verb_decode(struct main_opts *o);
 static int main_verb_orderid(struct main_opts *o);
+static int main_verb_migrate(struct main_opts *o);
+static int main_verb_health(struct main_opts *o);
+static int main_verb_spill(struct main_opts *o);
 
 static const struct main_verb main_verbs[] = {
 	{ "run", NULL, "run [-c FILE]",
@@ -62,8 +71,8 @@ static const struct main_verb main_verbs[] = {
 	{ "check", verb_check, "check [-c FILE] [--connect]",
 	  "validate the configuration (--connect: also try each account's REST API and stream)",
 	  NULL },
-	{ "migrate", NULL, "migrate [-c FILE]", "create or upgrade the trading schema",
-	  "the PostgreSQL sink" },
+	{ "migrate", main_verb_migrate, "migrate [-c FILE]",
+	  "create or upgrade the trading schema (prints the version before and after)", NULL },
 	{ "rebuild", NULL, "rebuild [-c FILE]",
 	  "recompute derived columns and Redis from trading.fills in exchange order",
 	  "the PostgreSQL sink" },
@@ -79,10 +88,11 @@ static const struct main_verb main_verbs[] = {
 	  "PnL by close reason and currency (seed query 2)", "the PostgreSQL sink" },
 	{ "positions", NULL, "positions [-c FILE] [--bot BOT]",
 	  "positions with the exchange's view and drift (seed query 3)", "the Redis sink" },
-	{ "spill", NULL, "spill stat|verify|replay [-c FILE]",
-	  "inspect, verify or replay the disk journal", "the disk journal" },
-	{ "health", NULL, "health [-c FILE]", "ask a running fillrelay's /healthz",
-	  "the metrics endpoint" },
+	{ "spill", main_verb_spill,
+	  "spill stat|verify [--truncate-torn]|dump [FROM_SEQ]|replay [-c FILE | --dir DIR]",
+	  "inspect, verify or dump the disk journal (replay: not yet available)", NULL },
+	{ "health", main_verb_health, "health [-c FILE] [HOST:PORT]",
+	  "ask a running fillrelay's /healthz (exit 0 healthy, 1 not: a HEALTHCHECK)", NULL },
 	{ "version", verb_version, "version", "print the version and library versions", NULL },
 };
 #define MAIN_VERBS_N ((int)(sizeof main_verbs / sizeof main_verbs[0]))
@@ -99,6 +109,7 @@ static void main_usage(FILE *f)
 		   "  -c FILE              configuration file (default %s)\n"
 		   "  --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
 		   "  --account NAME       decode -c: the account the input belongs to\n"
+		   "  --dir DIR            spill: the journal directory (instead of -c's spill_dir)\n"
 		   "  -h, --help           this text; after a verb, that verb's help\n"
 		   "\n`fillrelay VERB --help` describes one verb.\n",
 		MAIN_DEFAULT_CONFIG);
@@ -132,6 +143,14 @@ static int main_parse_opts(int argc, char **argv, struct main_opts *o, char **pl
 			o->help = 1;
 		} else if (strcmp(a, "--connect") == 0) {
 			o->connect = 1;
+		} else if (strcmp(a, "--truncate-torn") == 0) {
+			o->truncate_torn = 1;
+		} else if (strcmp(a, "--dir") == 0) {
+			if (i + 1 == argc) {
+				fprintf(stderr, "fillrelay: %s needs a value\n", a);
+				return EX_USAGE;
+			}
+			o->dir = argv[++i];
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--log-level") == 0 ||
 			   strcmp(a, "--account") == 0) {
 			if (i + 1 == argc) {
@@ -346,6 +365,66 @@ static int main_verb_orderid(struct main_opts *o)
 		return EX_CONFIG;
 	}
 	return verb_orderid(o->nargs, o->args, c);
+}
+
+/* see main_verbs */
+static int main_verb_migrate(struct main_opts *o)
+{
+	int rc = main_load_config(o);
+
+	if (rc != EX_OK)
+		return rc;
+	if (o->nargs != 0) {
+		fprintf(stderr, "fillrelay migrate: takes no arguments\n");
+		return EX_USAGE;
+	}
+	rc = main_reserve_memory();
+	if (rc != EX_OK)
+		return rc;
+	return verb_migrate(&main_cfg);
+}
+
+/* see main_verbs and verb_health.h */
+static int main_verb_health(struct main_opts *o)
+{
+	char host[CFG_HOST_MAX];
+	unsigned port = 9464;
+	int rc;
+
+	snprintf(host, sizeof host, "127.0.0.1");
+	if (o->nargs > 1) {
+		fprintf(stderr, "fillrelay health: takes at most one HOST:PORT\n");
+		return EX_USAGE;
+	}
+	if (o->nargs == 1) {
+		if (verb_health_parse_addr(o->args[0], host, sizeof host, &port) != 0) {
+			fprintf(stderr, "fillrelay health: %s: not HOST:PORT\n", o->args[0]);
+			return EX_USAGE;
+		}
+	} else if (o->config || access(MAIN_DEFAULT_CONFIG, F_OK) == 0) {
+		rc = main_load_config(o);
+		if (rc != EX_OK)
+			return rc;
+		snprintf(host, sizeof host, "%s", main_cfg.listener.metrics_host);
+		port = main_cfg.listener.metrics_port;
+	}
+	return verb_health(host, port);
+}
+
+/* see main_verbs and verb_spill.h: --dir, else the configuration's spill_dir. */
+static int main_verb_spill(struct main_opts *o)
+{
+	struct verb_spill_opts so = { o->dir, 0, o->truncate_torn };
+	int rc;
+
+	if (!o->dir) {
+		rc = main_load_config(o);
+		if (rc != EX_OK)
+			return rc;
+		so.dir = main_cfg.listener.spill_dir;
+		so.limit_bytes = main_cfg.listener.spill_limit_bytes;
+	}
+	return verb_spill(o->nargs, o->args, &so);
 }
 
 int main(int argc, char **argv)

@@ -67,10 +67,24 @@ for verb in run check migrate rebuild decode orderid fills pnl positions spill h
 		contains "help-$verb" "$out" "^usage: fillrelay $verb"
 done
 
-for verb in run migrate rebuild fills pnl positions spill health; do
+for verb in run rebuild fills pnl positions; do
 	expect "unavailable-$verb" 69 "$bin" "$verb" -c tests/cfg/good_minimal.conf &&
 		contains "unavailable-$verb" "$err" "fillrelay $verb: not yet available"
 done
+
+# migrate exists: with nothing listening on the configured PostgreSQL it says so
+# (the minimal config points at 127.0.0.1:5432; the real runs are in it_pg.c)
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+	expect migrate-unreachable 69 "$bin" migrate -c tests/cfg/good_minimal.conf &&
+		contains migrate-unreachable "$err" "cannot connect to PostgreSQL"
+fi
+
+# health: a Docker HEALTHCHECK: 1 when nothing answers, 64 for a bad address
+# (the 200/503 answers are tested against the metrics server in test_metrics.c)
+expect health-bad-address 64 "$bin" health not-an-address &&
+	contains health-bad-address "$err" "not HOST:PORT"
+expect health-nobody-listening 1 "$bin" health 127.0.0.1:1 &&
+	contains health-nobody-listening "$err" "127.0.0.1:1: Connection refused"
 
 expect missing-config 78 "$bin" check -c "$tmp/nope.conf" &&
 	contains missing-config "$err" "^$tmp/nope.conf: cannot open: No such file or directory\$"
@@ -160,6 +174,100 @@ expect decode-attrib-account 0 "$bin" decode -c "$tmp/attrib.conf" --account mai
 	contains decode-attrib-account "$out" '"account":"main","status":"applied","bot":"shortseller_001"'
 expect orderid-parse-dash-id 65 "$bin" orderid parse -- -not-ours &&
 	contains orderid-parse-dash-id "$out" '"ours":false'
+
+# ---- spill: the disk journal (journal.h), on journals written here byte by byte
+# from the format in journal.h by an independent writer (python3, bitwise CRC-32C).
+jgen() { # jgen DIR CHECKPOINT SEGFIRST:N,... : records 1.. in segments of N each
+	python3 - "$@" <<'PY'
+import struct, sys
+def crc32c(b, c=0):
+    c ^= 0xFFFFFFFF
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
+    return c ^ 0xFFFFFFFF
+def record(seq):
+    acct, cat = b"main", b"linear"
+    raw = b'{"execId":"e-%d","symbol":"BTCUSDT",\n"execQty":"0.01"}' % seq
+    kind, src = 1 + (seq % 2) * 1, 1 if seq % 3 else 2  # execution/order, push/rest
+    payload = struct.pack("<BBBBqI", kind, src, len(acct), len(cat), 1700000000000 + seq, len(raw))
+    payload += acct + cat + raw
+    hdr = struct.pack("<IIQHH", 0x524A5246, len(payload), seq, 1, 0)
+    return hdr + struct.pack("<I", crc32c(payload, crc32c(hdr))) + payload
+d, ckpt = sys.argv[1], int(sys.argv[2])
+seq = 1
+for spec in sys.argv[3:]:
+    n = int(spec)
+    with open("%s/%020d.jnl" % (d, seq), "wb") as f:
+        for _ in range(n):
+            f.write(record(seq)); seq += 1
+c = b"FRJCKPT1" + struct.pack("<Q", ckpt)
+open(d + "/checkpoint", "wb").write(c + struct.pack("<II", crc32c(c), 0))
+PY
+}
+jd=$tmp/journal
+mkdir -p "$jd"
+jgen "$jd" 2 3 2 # records 1-3 in 00..01.jnl, 4-5 in 00..04.jnl, checkpoint 2
+seg1=$jd/00000000000000000001.jnl
+seg4=$jd/00000000000000000004.jnl
+expect spill-stat 0 "$bin" spill stat --dir "$jd" && contains spill-stat "$out" \
+	'^segments +2$' '^records +5$' '^first_seq +1$' '^last_seq +5$' '^checkpoint +2$' \
+	'^pending +3$' '^oldest_pending_seq +3$' '^oldest_pending_received_at +2023-11-14T22:13:20\.003Z$' \
+	"^bytes +$(($(stat -c %s "$seg1") + $(stat -c %s "$seg4")))\$" '^limit +-$' '^torn_tail +-$'
+printf '[listener]\nspill_dir = %s\nspill_limit = 1M\n[account main]\napi_key = key_main_0123456\napi_secret = secret_main_0123456\n[bot b1]\n[postgres]\nconninfo = dbname=x\n' \
+	"$jd" >"$tmp/spill.conf"
+expect spill-stat-config 0 "$bin" spill stat -c "$tmp/spill.conf" &&
+	contains spill-stat-config "$out" '^records +5$' '^limit +1048576 \(0\.[0-9]% used\)$'
+expect spill-verify-clean 0 "$bin" spill verify --dir "$jd" && contains spill-verify-clean "$out" \
+	'^ok: 5 records in 2 segments, sequences 1\.\.5, checkpoint 2$'
+if expect spill-dump 0 "$bin" spill dump --dir "$jd"; then
+	contains spill-dump "$out" \
+		'^\{"seq":1,"kind":"order","source":"push","account":"main","category":"linear","received_at":1700000000001,"raw":\{"execId":"e-1","symbol":"BTCUSDT", "execQty":"0\.01"\}\}$' \
+		'^\{"seq":3,"kind":"order","source":"rest",' '^\{"seq":5,'
+	n=$(python3 -c 'import json,sys; print(sum(1 for l in sys.stdin if json.loads(l)["raw"]["symbol"] == "BTCUSDT"))' <<<"$out")
+	[ "$n" = 5 ] && ok spill-dump-is-ndjson || bad spill-dump-is-ndjson "$n JSON lines"
+fi
+expect spill-dump-from 0 "$bin" spill dump 4 --dir "$jd" &&
+	contains spill-dump-from "$(wc -l <<<"$out") lines: $out" '^2 lines: \{"seq":4,' '^\{"seq":5,'
+expect spill-usage 64 "$bin" spill frob --dir "$jd" && contains spill-usage "$err" "unknown subcommand 'frob'"
+expect spill-dump-usage 64 "$bin" spill dump x --dir "$jd" && contains spill-dump-usage "$err" 'FROM_SEQ'
+expect spill-truncate-needs-verify 64 "$bin" spill stat --truncate-torn --dir "$jd" &&
+	contains spill-truncate-needs-verify "$err" 'goes with verify'
+expect spill-replay-unavailable 69 "$bin" spill replay --dir "$jd" &&
+	contains spill-replay-unavailable "$err" 'not yet available'
+expect spill-no-dir 66 "$bin" spill stat --dir "$tmp/nowhere" &&
+	contains spill-no-dir "$err" 'no journal directory'
+expect spill-default-config-dir 66 "$bin" spill stat -c tests/cfg/good_minimal.conf &&
+	contains spill-default-config-dir "$err" '/var/lib/fillrelay'
+
+# A torn tail (half of record 6 after a crash): reported, then cut on request.
+len4=$(stat -c %s "$seg4")
+head -c 30 "$seg1" >>"$seg4"
+expect spill-verify-torn 65 "$bin" spill verify --dir "$jd" && contains spill-verify-torn "$out" \
+	"^$seg4:$len4: torn tail: 30 bytes after the last valid record\$" 'truncate-torn'
+expect spill-stat-torn 0 "$bin" spill stat --dir "$jd" &&
+	contains spill-stat-torn "$out" "^torn_tail +$seg4:$len4 \\+30\$" '^records +5$'
+expect spill-dump-torn 0 "$bin" spill dump --dir "$jd" &&
+	contains spill-dump-torn "$err" 'torn tail: 30 bytes'
+expect spill-truncate-locked 75 flock "$jd" "$bin" spill verify --truncate-torn --dir "$jd" &&
+	contains spill-truncate-locked "$err" 'locked by another process'
+expect spill-truncate-torn 0 "$bin" spill verify --truncate-torn --dir "$jd" &&
+	contains spill-truncate-torn "$out" "^truncated at offset $len4\$" '^ok: 5 records'
+[ "$(stat -c %s "$seg4")" = "$len4" ] && ok spill-truncated-size || bad spill-truncated-size "$(stat -c %s "$seg4")"
+expect spill-verify-after-repair 0 "$bin" spill verify --dir "$jd" &&
+	contains spill-verify-after-repair "$out" '^ok: 5 records'
+
+# A flipped byte in record 2 (the middle of segment 1): refused with its offset,
+# by every subcommand, and never "repaired".
+off2=$(python3 -c 'import struct,sys; b=open(sys.argv[1],"rb").read(); print(24+struct.unpack("<I",b[4:8])[0])' "$seg1")
+printf 'X' | dd of="$seg1" bs=1 seek=$((off2 + 40)) conv=notrunc status=none
+for sub in verify stat dump; do
+	expect "spill-damage-$sub" 65 "$bin" spill "$sub" --dir "$jd" &&
+		contains "spill-damage-$sub" "$err" "$seg1: offset $off2: bad CRC, and a valid record follows at offset [0-9]+: damage in the middle"
+done
+expect spill-damage-not-truncated 65 "$bin" spill verify --truncate-torn --dir "$jd" &&
+	contains spill-damage-not-truncated "$err" 'damage in the middle'
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

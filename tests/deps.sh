@@ -7,7 +7,7 @@ pkgs=(
 	musl-tools                                   # the static product build
 	clang-14 libclang-rt-14-dev                  # libFuzzer and sanitizer runtimes
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static   # arm64
-	postgresql-15 redis-server                   # the integration tests' servers
+	postgresql-15 redis-server pgbouncer         # the integration tests' servers
 	python3-websockets openssl curl              # the Bybit-compatible test peer
 )
 missing=()

@@ -9,18 +9,26 @@
 #                                       (also when CMD fails or is interrupted); exits with CMD's status
 #   tests/services.sh stop-pg|start-pg|restart-pg DIR            same data and port
 #   tests/services.sh stop-redis|start-redis|restart-redis DIR   same port; Redis comes back empty
+#   tests/services.sh stop-pgbouncer|start-pgbouncer DIR         same port
 #   tests/services.sh env DIR           prints DIR/env
 #
 # DIR/env holds shell `export` lines for FR_TEST_PGHOST FR_TEST_PGPORT FR_TEST_PGUSER
 # FR_TEST_PGPASSWORD FR_TEST_PGDATABASE FR_TEST_REDIS_HOST FR_TEST_REDIS_PORT
-# FR_TEST_REDIS_PASSWORD FR_TEST_SERVICES_DIR; `eval "$(tests/services.sh start DIR)"` works too.
+# FR_TEST_REDIS_PASSWORD FR_TEST_SERVICES_DIR, and FR_TEST_PGBOUNCER_PORT (empty when pgbouncer is
+# not installed); `eval "$(tests/services.sh start DIR)"` works too.
 #
 # PostgreSQL: role and database `fillrelay`, password "fillrelay_test_pw", scram-sha-256 over TCP
 # on 127.0.0.1 only; the superuser `postgres` is trusted on the Unix socket DIR/pg_sock only.
 # Redis: bound to 127.0.0.1, requirepass "redis_test_pw", no persistence.
-# Logs: DIR/pg.log, DIR/redis/redis.log. Messages go to stderr; only the env goes to stdout.
+# pgbouncer (if installed): in front of that PostgreSQL in transaction pooling mode on its own port of
+# 127.0.0.1, every database name mapped to the same one; clients log in as the same user with the
+# same password (scram-sha-256, auth_file DIR/pgbouncer/userlist.txt written here). A missing
+# pgbouncer is only a warning (FR_TEST_PGBOUNCER_PORT is then empty): tests that need it say so.
+# Logs: DIR/pg.log, DIR/redis/redis.log, DIR/pgbouncer/pgbouncer.log. Messages go to stderr; only
+# the env goes to stdout.
 #
-# Needs (Debian 12): postgresql-15 redis-server (apt-get install -y postgresql-15 redis-server).
+# Needs (Debian 12): postgresql-15 redis-server pgbouncer (apt-get install -y postgresql-15
+# redis-server pgbouncer).
 # As root, the PostgreSQL programs run as the `postgres` system user (runuser); DIR and its
 # ancestors are made traversable for that user. FR_PGBIN overrides /usr/lib/postgresql/15/bin.
 set -euo pipefail
@@ -154,6 +162,10 @@ set_dir() {
 	REDIS_CONF=$DIR/redis/redis.conf
 	REDIS_PIDFILE=$DIR/redis/redis.pid
 	REDIS_LOG=$DIR/redis/redis.log
+	BOUNCER_DIR=$DIR/pgbouncer
+	BOUNCER_INI=$DIR/pgbouncer/pgbouncer.ini
+	BOUNCER_PIDFILE=$DIR/pgbouncer/pgbouncer.pid
+	BOUNCER_LOG=$DIR/pgbouncer/pgbouncer.log
 	ENV_FILE=$DIR/env
 	# Unix socket paths are limited to 107 bytes: DIR/pg_sock/.s.PGSQL.NNNNN
 	[ $((${#PGSOCK_DIR} + 17)) -le 107 ] ||
@@ -229,6 +241,7 @@ write_env() {
 		printf 'export FR_TEST_REDIS_PORT=%q\n' "$REDISPORT"
 		printf 'export FR_TEST_REDIS_PASSWORD=%q\n' "$REDIS_PASSWORD"
 		printf 'export FR_TEST_SERVICES_DIR=%q\n' "$DIR"
+		printf 'export FR_TEST_PGBOUNCER_PORT=%q\n' "${BOUNCERPORT:-}"
 	} >"$tmp"
 	mv -f "$tmp" "$ENV_FILE"
 }
@@ -239,6 +252,7 @@ load_env() {
 	. "$ENV_FILE"
 	PGPORT=$FR_TEST_PGPORT
 	REDISPORT=$FR_TEST_REDIS_PORT
+	BOUNCERPORT=${FR_TEST_PGBOUNCER_PORT:-}
 }
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------
@@ -500,6 +514,112 @@ redis_stop() {
 	say "Redis stopped"
 }
 
+# ---- pgbouncer ----------------------------------------------------------------------------------
+
+have_bouncer() { command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; }
+bouncer_bin() { command -v pgbouncer 2>/dev/null || echo /usr/sbin/pgbouncer; }
+
+bouncer_pid() {
+	local pid
+	[ -f "$BOUNCER_PIDFILE" ] || return 1
+	pid=$(head -n 1 "$BOUNCER_PIDFILE" 2>/dev/null) || return 1
+	[[ $pid =~ ^[0-9]+$ ]] || return 1
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = pgbouncer ] && proc_alive "$pid" || return 1
+	echo "$pid"
+}
+
+bouncer_write_conf() {
+	mkdir -p "$BOUNCER_DIR"
+	# A plain password in the auth_file lets pgbouncer answer the client's SCRAM exchange and
+	# run its own against PostgreSQL (a SCRAM secret would serve only the client side).
+	printf '"%s" "%s"\n' "$PG_USER" "$PG_PASSWORD" >"$BOUNCER_DIR/userlist.txt"
+	cat >"$BOUNCER_INI" <<EOF
+; written by tests/services.sh
+[databases]
+* = host=$HOST port=$PGPORT
+
+[pgbouncer]
+listen_addr = $HOST
+listen_port = $BOUNCERPORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $BOUNCER_DIR/userlist.txt
+pool_mode = transaction
+max_client_conn = 100
+default_pool_size = 10
+server_login_retry = 1
+ignore_startup_parameters = extra_float_digits
+pidfile = $BOUNCER_PIDFILE
+logfile = $BOUNCER_LOG
+EOF
+	chmod 0600 "$BOUNCER_DIR/userlist.txt" "$BOUNCER_INI"
+	if is_root; then chown -R postgres: "$BOUNCER_DIR"; fi
+	return 0
+}
+
+# Starts pgbouncer on $BOUNCERPORT; returns 1 when it could not bind its port.
+bouncer_start_once() {
+	local off i
+	bouncer_write_conf
+	rm -f "$BOUNCER_PIDFILE"
+	touch "$BOUNCER_LOG"
+	if is_root; then chown postgres: "$BOUNCER_LOG"; fi
+	off=$(($(stat -c %s "$BOUNCER_LOG") + 1))
+	# pgbouncer refuses to run as root: as_pg runs it as the postgres user when we are root.
+	if ! as_pg "$(bouncer_bin)" -d -q "$BOUNCER_INI" </dev/null >"$DIR/pgbouncer.out" 2>&1; then
+		if tail -c +"$off" "$BOUNCER_LOG" | grep -q -e 'Address already in use' -e 'could not bind'; then
+			say "pgbouncer could not bind port $BOUNCERPORT"
+			return 1
+		fi
+		cat "$DIR/pgbouncer.out" >&2
+		tail -n 20 "$BOUNCER_LOG" >&2 2>/dev/null || true
+		die "pgbouncer failed to start"
+	fi
+	for ((i = 0; i < WAIT_SECONDS * 5; i++)); do
+		if bouncer_pid >/dev/null && ! port_free "$BOUNCERPORT"; then
+			return 0
+		fi
+		if tail -c +"$off" "$BOUNCER_LOG" | grep -q -e 'Address already in use' -e 'could not bind'; then
+			say "pgbouncer could not bind port $BOUNCERPORT"
+			bouncer_stop >/dev/null 2>&1 || true
+			return 1
+		fi
+		sleep 0.2
+	done
+	tail -n 20 "$BOUNCER_LOG" >&2 2>/dev/null || true
+	bouncer_stop || true
+	die "pgbouncer on $HOST:$BOUNCERPORT not listening after ${WAIT_SECONDS}s"
+}
+
+bouncer_start() { # same port (start-pgbouncer)
+	have_bouncer || die "pgbouncer not found (apt-get install -y pgbouncer)"
+	[ -n "${BOUNCERPORT:-}" ] || die "no pgbouncer port in $ENV_FILE (pgbouncer was not installed at start)"
+	if pid=$(bouncer_pid); then
+		say "pgbouncer already running (pid $pid)"
+		return 0
+	fi
+	bouncer_start_once || die "pgbouncer could not bind $HOST:$BOUNCERPORT"
+	say "pgbouncer started on $HOST:$BOUNCERPORT"
+}
+
+bouncer_stop() {
+	local pid
+	pid=$(bouncer_pid) || {
+		rm -f "$BOUNCER_PIDFILE"
+		return 0
+	}
+	# SIGTERM: immediate shutdown (SIGINT would wait for the clients to finish).
+	kill -TERM "$pid" 2>/dev/null || true
+	if ! wait_gone "$pid"; then
+		say "killing pgbouncer $pid"
+		kill -KILL "$pid" 2>/dev/null || true
+		wait_gone "$pid" || true
+	fi
+	rm -f "$BOUNCER_PIDFILE"
+	REAP_PIDS="$REAP_PIDS $pid"
+	say "pgbouncer stopped"
+}
+
 # ---- commands -----------------------------------------------------------------------------------
 
 cmd_stop() {
@@ -507,6 +627,7 @@ cmd_stop() {
 		load_env
 	fi
 	local rc=0
+	[ -d "$BOUNCER_DIR" ] && { bouncer_stop || rc=1; }
 	[ -d "$PGDATA_DIR" ] && { pg_stop || rc=1; }
 	[ -d "$REDIS_DIR" ] && { redis_stop || rc=1; }
 	return $rc
@@ -546,6 +667,21 @@ cmd_start() {
 		}
 	done
 	say "Redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') started on $HOST:$REDISPORT (log $REDIS_LOG)"
+	BOUNCERPORT=
+	if have_bouncer; then
+		for ((attempt = 1; ; attempt++)); do
+			BOUNCERPORT=$(pick_port "$PGPORT" "$REDISPORT")
+			bouncer_start_once && break
+			[ "$attempt" -lt "$START_ATTEMPTS" ] || {
+				redis_stop || true
+				pg_stop || true
+				die "pgbouncer could not bind a port after $attempt attempts"
+			}
+		done
+		say "pgbouncer $("$(bouncer_bin)" --version | sed -n '1s/^PgBouncer //p') started on $HOST:$BOUNCERPORT (transaction pooling, log $BOUNCER_LOG)"
+	else
+		say "warning: pgbouncer not found: FR_TEST_PGBOUNCER_PORT stays empty (apt-get install -y pgbouncer)"
+	fi
 	write_env
 	STOP_ON_EXIT=
 	cat "$ENV_FILE"
@@ -566,6 +702,8 @@ main() {
 	stop-redis) load_env && redis_stop ;;
 	start-redis) need_redis && load_env && redis_start ;;
 	restart-redis) need_redis && load_env && redis_stop && redis_start ;;
+	stop-pgbouncer) load_env && bouncer_stop ;;
+	start-pgbouncer) load_env && bouncer_start ;;
 	run)
 		[ "${1:-}" = -- ] && shift
 		[ $# -ge 1 ] || usage

@@ -119,6 +119,7 @@ TEST(cfg_minimal_defaults)
 	T_EQ_STR(c.listener.instance, "fillrelay");
 	T_EQ_STR(c.listener.spill_dir, "/var/lib/fillrelay");
 	T_EQ_INT(c.listener.spill_limit_bytes, 1LL << 30);
+	T_EQ_INT(c.listener.spill_fsync, CFG_FSYNC_BATCH);
 	T_EQ_STR(c.listener.metrics_host, "127.0.0.1");
 	T_EQ_INT(c.listener.metrics_port, 9464);
 	T_EQ_INT(c.listener.log_level, CFG_LOG_INFO);
@@ -417,6 +418,8 @@ static const struct bad_case {
     {"bad_rest_query.conf", 2, "rest_url: a query ('?') is not allowed"},
     {"bad_metrics_addr.conf", 2, "metrics_addr: expected HOST:PORT, got '127.0.0.1'"},
     {"bad_log_level.conf", 2, "log_level: unknown level 'verbose' (debug, info, warn, error)"},
+    {"bad_spill_fsync.conf", 3, "spill_fsync: unknown policy 'everysec' (always, batch, os)"},
+    {"bad_spill_fsync_twice.conf", 3, "duplicate key 'spill_fsync' (first at line 2)"},
     {"bad_bot_unknown_account.conf", 6, "account: no [account mian] section"},
     {"bad_default_bot_unknown.conf", 4, "default_bot: no [bot alpha_01] section"},
     {"bad_default_bot_other_account.conf", 6,
@@ -728,6 +731,31 @@ TEST(cfg_too_many_bots_and_warnings)
 	T_EQ_INT(parse_str(text), FR_ECONFIG);
 	T_EQ_STR(e.msg, "too many bots (max 64)");
 	T_EQ_INT(e.line, 6 + CFG_BOTS_MAX);
+}
+
+/* [listener] spill_fsync: the journal's fsync policy (journal.h). */
+TEST(cfg_spill_fsync)
+{
+	static const struct {
+		const char *v;
+		enum cfg_spill_fsync want;
+	} ok[] = {{"always", CFG_FSYNC_ALWAYS}, {"batch", CFG_FSYNC_BATCH}, {"os", CFG_FSYNC_OS}};
+	char text[512];
+
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+		snprintf(text, sizeof text, MINIMAL "[listener]\nspill_fsync = %s\n", ok[i].v);
+		T_EQ_INT(ok_or_say(parse_str(text)), 0);
+		T_EQ_INT(c.listener.spill_fsync, ok[i].want);
+	}
+	/* Values are case-sensitive like every other word, and never a Redis spelling. */
+	T_EQ_INT(parse_str(MINIMAL "[listener]\nspill_fsync = Always\n"), FR_ECONFIG);
+	T_CHECK(strstr(e.msg, "spill_fsync: unknown policy 'Always' (always, batch, os)"));
+	T_EQ_INT(parse_str(MINIMAL "[listener]\nspill_fsync = everysec\n"), FR_ECONFIG);
+	T_EQ_INT(parse_str(MINIMAL "[listener]\nspill_fsync = no\n"), FR_ECONFIG);
+	T_EQ_INT(parse_str(MINIMAL "[listener]\nspill_fsync = 1\n"), FR_ECONFIG);
+	/* The error wipes the struct: nothing half-configured. */
+	T_EQ_INT(c.listener.spill_fsync, 0);
+	T_EQ_STR(c.listener.spill_dir, "");
 }
 
 TEST(cfg_values)

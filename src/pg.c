@@ -1,0 +1,1697 @@
+/*
+ * pg.c -- the PostgreSQL sink (see pg.h for the contract).
+ *
+ * One state function per connection state; the fd callback dispatches on the
+ * state. A "round" is one pipeline ended by one Sync: a batch (BEGIN, rows,
+ * COMMIT) or, after a failed batch left the transaction aborted, a ROLLBACK.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "pg.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "schema.h"
+
+enum { PG_MIG_PROBE = 1, PG_MIG_STEP, PG_MIG_DONE };
+
+static void pg_on_fd(struct loop *l, int fd, short revents, void *arg);
+static void pg_lost(struct pg *p, const char *why);
+static void pg_kick(struct pg *p);
+static void pg_pause(struct pg *p);
+
+/* ---- small helpers -------------------------------------------------------- */
+
+static void pg_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strlen(src) : 0;
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src ? src : "", n);
+	dst[n] = 0;
+}
+
+/* libpq's messages end in "\n" and may span lines: one line for the log. */
+static void pg_set_msg(char *dst, size_t cap, const char *m)
+{
+	size_t n;
+
+	pg_copy(dst, cap, m && *m ? m : "unknown error");
+	for (char *c = dst; *c; c++)
+		if (*c == '\n' || *c == '\r' || *c == '\t')
+			*c = ' ';
+	n = strlen(dst);
+	while (n > 0 && dst[n - 1] == ' ')
+		dst[--n] = 0;
+}
+
+static void pg_fail_sticky(struct pg *p, int err, const char *m)
+{
+	p->err = err;
+	pg_set_msg(p->msg, sizeof p->msg, m);
+}
+
+static void pg_event(struct pg *p, enum pg_event ev)
+{
+	if (p->opts.on_event)
+		p->opts.on_event(p->opts.arg, p, ev);
+}
+
+/* ---- conninfo ------------------------------------------------------------- */
+
+static const char *pg_kv_dup(struct pg *p, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d;
+
+	if (p->kv_used_ + n > sizeof p->kv_text_)
+		return NULL;
+	d = p->kv_text_ + p->kv_used_;
+	memcpy(d, s, n);
+	p->kv_used_ += (uint32_t)n;
+	return d;
+}
+
+static int pg_kv_add(struct pg *p, const char *k, const char *v)
+{
+	const char *kk, *vv;
+
+	if (p->kv_n_ >= PG_PARAMS_MAX)
+		return FR_ECONFIG;
+	kk = pg_kv_dup(p, k);
+	vv = pg_kv_dup(p, v);
+	if (!kk || !vv)
+		return FR_ECONFIG;
+	p->keys_[p->kv_n_] = kk;
+	p->vals_[p->kv_n_] = vv;
+	p->kv_n_++;
+	p->keys_[p->kv_n_] = NULL;
+	p->vals_[p->kv_n_] = NULL;
+	return 0;
+}
+
+/* One conninfo keyword: host and hostaddr are kept aside, the rest passed on. */
+static int pg_conninfo_opt(struct pg *p, const PQconninfoOption *o, int *have_app)
+{
+	if (strcmp(o->keyword, "host") == 0) {
+		if (strchr(o->val, ','))
+			return FR_ECONFIG;
+		pg_copy(p->host_, sizeof p->host_, o->val);
+		return 0;
+	}
+	if (strcmp(o->keyword, "hostaddr") == 0) {
+		if (strchr(o->val, ','))
+			return FR_ECONFIG;
+		pg_copy(p->hostaddr_, sizeof p->hostaddr_, o->val);
+		return 0;
+	}
+	if (strcmp(o->keyword, "connect_timeout") == 0)
+		p->timeout_ms_ = 1000 * (int)strtol(o->val, NULL, 10);
+	if (strcmp(o->keyword, "application_name") == 0)
+		*have_app = 1;
+	return pg_kv_add(p, o->keyword, o->val);
+}
+
+static int pg_is_numeric(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static int pg_conninfo(struct pg *p, const struct cfg_postgres *pc)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(pc->conninfo, &err);
+	int rc = 0, have_app = 0;
+
+	if (!opts) {
+		pg_fail_sticky(p, FR_ECONFIG, err ? err : "conninfo: out of memory");
+		PQfreemem(err);
+		return FR_ECONFIG;
+	}
+	for (PQconninfoOption *o = opts; o->keyword && rc == 0; o++)
+		if (o->val && *o->val && strcmp(o->keyword, "password") != 0)
+			rc = pg_conninfo_opt(p, o, &have_app);
+	PQconninfoFree(opts);
+	if (rc == 0 && !have_app)
+		rc = pg_kv_add(p, "application_name", "fillrelay");
+	if (rc == 0 && pc->password.value[0])
+		rc = pg_kv_add(p, "password", pc->password.value);
+	if (rc == 0 && p->host_[0])
+		rc = pg_kv_add(p, "host", p->host_);
+	/* A numeric host is its own address; a Unix socket directory (or an
+	 * abstract socket, '@') has none; only a name needs a lookup. */
+	if (!p->hostaddr_[0] && pg_is_numeric(p->host_))
+		pg_copy(p->hostaddr_, sizeof p->hostaddr_, p->host_);
+	if (p->hostaddr_[0] || p->host_[0] == '/' || p->host_[0] == '@')
+		p->host_[0] = 0;
+	/* hostaddr last, so its slot can be rewritten after each lookup. */
+	if (rc == 0 && (p->host_[0] || p->hostaddr_[0])) {
+		p->hostaddr_i_ = p->kv_n_;
+		rc = pg_kv_add(p, "hostaddr", p->hostaddr_[0] ? p->hostaddr_ : "0.0.0.0");
+	}
+	if (rc != 0)
+		pg_fail_sticky(p, FR_ECONFIG, "conninfo: several hosts, or too many or too long "
+					      "keywords");
+	return rc;
+}
+
+/* see pg.h */
+int pg_init(struct pg *p, struct loop *l, struct resolv *r, const struct cfg_postgres *pc,
+            const struct pg_opts *o)
+{
+	assert(p && l && pc);
+	memset(p, 0, offsetof(struct pg, batches));
+	for (int i = 0; i < PG_BATCHES_MAX; i++)
+		p->batches[i].state = PG_BATCH_FREE;
+	p->loop = l;
+	p->resolv = r;
+	if (o)
+		p->opts = *o;
+	p->fd_ = -1;
+	p->timer_ = -1;
+	p->qid_ = -1;
+	p->open_ = -1;
+	p->sent_ = -1;
+	p->hostaddr_i_ = -1;
+	p->version_before = p->version_after = -1;
+	p->keys_[0] = p->vals_[0] = NULL;
+	if (pg_conninfo(p, pc) != 0)
+		return FR_ECONFIG;
+	if (p->host_[0] && !r) {
+		pg_fail_sticky(p, FR_ECONFIG, "conninfo names a host to look up but no resolver");
+		return FR_ECONFIG;
+	}
+	if (p->opts.connect_timeout_ms > 0)
+		p->timeout_ms_ = p->opts.connect_timeout_ms;
+	else if (p->timeout_ms_ <= 0)
+		p->timeout_ms_ = PG_CONNECT_TIMEOUT_MS;
+	if (p->opts.backoff_min_ms <= 0)
+		p->opts.backoff_min_ms = PG_BACKOFF_MIN_MS;
+	if (p->opts.backoff_max_ms < p->opts.backoff_min_ms)
+		p->opts.backoff_max_ms = PG_BACKOFF_MAX_MS > p->opts.backoff_min_ms
+						 ? PG_BACKOFF_MAX_MS
+						 : p->opts.backoff_min_ms;
+	p->backoff_ms_ = p->opts.backoff_min_ms;
+	return 0;
+}
+
+/* ---- connection life ------------------------------------------------------ */
+
+static void pg_timer_clear(struct pg *p)
+{
+	if (p->timer_ >= 0 && loop_timer_armed(p->loop, p->timer_))
+		loop_timer_cancel(p->loop, p->timer_);
+	p->timer_ = -1;
+}
+
+static void pg_close_conn(struct pg *p)
+{
+	if (p->fd_ >= 0)
+		loop_fd_del(p->loop, p->fd_);
+	p->fd_ = -1;
+	if (p->conn_)
+		PQfinish(p->conn_);
+	p->conn_ = NULL;
+	pg_timer_clear(p);
+	if (p->qid_ >= 0 && p->resolv)
+		resolv_cancel(p->resolv, p->qid_);
+	p->qid_ = -1;
+	p->round_ = PG_ROUND_NONE;
+	p->need_rollback_ = 0;
+	p->mig_stage_ = 0;
+}
+
+/* The batch in flight goes back to the queue; its COMMIT may have landed. */
+static void pg_requeue_sent(struct pg *p)
+{
+	struct pg_batch *b;
+
+	if (p->sent_ < 0)
+		return;
+	b = &p->batches[p->sent_];
+	b->state = PG_BATCH_QUEUED;
+	if (b->rounds > 0)
+		b->in_doubt = 1;
+	p->sent_ = -1;
+}
+
+static void pg_connect_start(struct pg *p);
+
+static void pg_on_backoff(struct loop *l, int id, void *arg)
+{
+	struct pg *p = arg;
+
+	(void)l;
+	(void)id;
+	p->timer_ = -1;
+	pg_start(p);
+}
+
+/* Logs a failed attempt: first of a series at warn, the same again at debug. */
+static void pg_log_failure(struct pg *p)
+{
+	if (strcmp(p->last_fail_, p->msg) != 0) {
+		log_warn("PostgreSQL connection failed", LS("error", p->msg),
+			 LS("host", p->host_[0] ? p->host_ : p->hostaddr_));
+		pg_copy(p->last_fail_, sizeof p->last_fail_, p->msg);
+	} else {
+		log_debug("PostgreSQL connection failed again", LS("error", p->msg));
+	}
+}
+
+/* A failed attempt or a lost connection: back off, or give up. */
+static void pg_retry_later(struct pg *p)
+{
+	pg_close_conn(p);
+	pg_requeue_sent(p);
+	if (!p->opts.reconnect) {
+		p->state = PG_FAILED;
+		pg_event(p, PG_EV_FAILED);
+		return;
+	}
+	p->state = PG_BACKOFF;
+	p->timer_ = loop_timer_add(p->loop, p->backoff_ms_, 0, pg_on_backoff, p);
+	if (p->timer_ < 0) {
+		pg_fail_sticky(p, FR_EFULL, "no loop timer for the reconnect backoff");
+		p->state = PG_FAILED;
+		pg_event(p, PG_EV_FAILED);
+		return;
+	}
+	p->backoff_ms_ *= 2;
+	if (p->backoff_ms_ > p->opts.backoff_max_ms)
+		p->backoff_ms_ = p->opts.backoff_max_ms;
+}
+
+static void pg_connect_failed(struct pg *p, int err, const char *m)
+{
+	pg_fail_sticky(p, err, m);
+	p->stats.connect_failures++;
+	pg_log_failure(p);
+	pg_retry_later(p);
+}
+
+/* see pg_lost's callers: a connection that worked is gone. */
+static void pg_lost(struct pg *p, const char *why)
+{
+	pg_fail_sticky(p, FR_ECLOSED, why);
+	p->stats.losses++;
+	log_warn("PostgreSQL connection lost", LS("error", p->msg),
+		 LI("batch_in_flight", p->sent_ >= 0));
+	p->last_fail_[0] = 0;
+	pg_retry_later(p);
+	pg_event(p, PG_EV_LOST);
+}
+
+static void pg_fatal(struct pg *p, int err, const char *m)
+{
+	pg_fail_sticky(p, err, m);
+	log_error("PostgreSQL sink stopped", LS("error", p->msg), LS("why", err_str(err)));
+	pg_close_conn(p);
+	pg_requeue_sent(p);
+	p->state = PG_FAILED;
+	pg_event(p, PG_EV_FAILED);
+}
+
+static void pg_on_resolved(struct resolv *r, int qid, const struct resolv_result *res, void *arg)
+{
+	struct pg *p = arg;
+
+	(void)r;
+	(void)qid;
+	p->qid_ = -1;
+	if (res->status != RESOLV_OK) {
+		char m[ERR_MSG_MAX];
+
+		snprintf(m, sizeof m, "could not look up %.80s: %.150s", p->host_, res->msg);
+		pg_connect_failed(p, res->err, m);
+		return;
+	}
+	resolv_addr_str(&res->addrs[0], p->hostaddr_, sizeof p->hostaddr_);
+	pg_connect_start(p);
+}
+
+static void pg_on_connect_timeout(struct loop *l, int id, void *arg)
+{
+	struct pg *p = arg;
+	char m[96];
+
+	(void)l;
+	(void)id;
+	p->timer_ = -1;
+	snprintf(m, sizeof m, "connection timed out after %d ms", p->timeout_ms_);
+	pg_connect_failed(p, FR_ETIMEDOUT, m);
+}
+
+/* see pg.h */
+int pg_start(struct pg *p)
+{
+	if (p->state != PG_IDLE && p->state != PG_BACKOFF)
+		return FR_EINVAL;
+	pg_timer_clear(p);
+	if (!p->host_[0]) {
+		pg_connect_start(p);
+		return 0;
+	}
+	p->state = PG_RESOLVING;
+	p->qid_ = resolv_lookup(p->resolv, p->host_, AF_UNSPEC, pg_on_resolved, p);
+	if (p->qid_ < 0) {
+		int err = p->qid_;
+
+		p->qid_ = -1;
+		pg_connect_failed(p, err, "cannot start the host name lookup");
+	}
+	return 0;
+}
+
+static int pg_watch(struct pg *p, short events)
+{
+	int fd = PQsocket(p->conn_);
+
+	if (fd != p->fd_) {
+		if (p->fd_ >= 0)
+			loop_fd_del(p->loop, p->fd_);
+		p->fd_ = -1;
+		if (fd < 0 || loop_fd_add(p->loop, fd, events, pg_on_fd, p) != 0)
+			return FR_EFULL;
+		p->fd_ = fd;
+		return 0;
+	}
+	return loop_fd_events(p->loop, fd, events);
+}
+
+/* Server notices ("already exists, skipping") would go to stderr raw. */
+static void pg_notice(void *arg, const char *message)
+{
+	char m[ERR_MSG_MAX];
+
+	(void)arg;
+	pg_set_msg(m, sizeof m, message);
+	log_debug("PostgreSQL notice", LS("notice", m));
+}
+
+static void pg_connect_start(struct pg *p)
+{
+	if (p->hostaddr_i_ >= 0)
+		p->vals_[p->hostaddr_i_] = p->hostaddr_;
+	p->state = PG_CONNECTING;
+	p->conn_ = PQconnectStartParams(p->keys_, p->vals_, 0);
+	if (!p->conn_) {
+		pg_connect_failed(p, FR_ENOMEM, "out of memory starting a connection");
+		return;
+	}
+	if (PQstatus(p->conn_) == CONNECTION_BAD) {
+		pg_connect_failed(p, FR_EIO, PQerrorMessage(p->conn_));
+		return;
+	}
+	PQsetNoticeProcessor(p->conn_, pg_notice, p);
+	p->timer_ = loop_timer_add(p->loop, p->timeout_ms_, 0, pg_on_connect_timeout, p);
+	if (pg_watch(p, POLLOUT) != 0)
+		pg_connect_failed(p, FR_EFULL, "no loop slot for the PostgreSQL socket");
+}
+
+static void pg_migrate_begin(struct pg *p);
+
+static void pg_connected(struct pg *p)
+{
+	pg_timer_clear(p);
+	if (PQsetnonblocking(p->conn_, 1) != 0) {
+		pg_connect_failed(p, FR_EIO, PQerrorMessage(p->conn_));
+		return;
+	}
+	p->stats.connects++;
+	p->backoff_ms_ = p->opts.backoff_min_ms;
+	p->last_fail_[0] = 0;
+	log_info("connected to PostgreSQL", LS("host", p->host_[0] ? p->host_ : p->hostaddr_),
+		 LS("address", p->hostaddr_), LS("port", PQport(p->conn_)),
+		 LS("database", PQdb(p->conn_)), LS("user", PQuser(p->conn_)),
+		 LI("server_version", PQserverVersion(p->conn_)));
+	pg_event(p, PG_EV_CONNECTED);
+	if (p->state != PG_CONNECTING) /* the callback stopped us */
+		return;
+	if (pg_watch(p, POLLIN) != 0) {
+		pg_lost(p, "no loop slot for the PostgreSQL socket");
+		return;
+	}
+	if (p->opts.migrate) {
+		pg_migrate_begin(p);
+		return;
+	}
+	p->state = PG_READY;
+	pg_kick(p);
+}
+
+static void pg_connect_step(struct pg *p)
+{
+	switch (PQconnectPoll(p->conn_)) {
+	case PGRES_POLLING_READING:
+		if (pg_watch(p, POLLIN) != 0)
+			pg_connect_failed(p, FR_EFULL, "no loop slot for the PostgreSQL socket");
+		return;
+	case PGRES_POLLING_WRITING:
+		if (pg_watch(p, POLLOUT) != 0)
+			pg_connect_failed(p, FR_EFULL, "no loop slot for the PostgreSQL socket");
+		return;
+	case PGRES_POLLING_OK:
+		pg_connected(p);
+		return;
+	default:
+		pg_connect_failed(p, FR_EIO, PQerrorMessage(p->conn_));
+		return;
+	}
+}
+
+/* see pg.h */
+void pg_stop(struct pg *p)
+{
+	pg_close_conn(p);
+	pg_requeue_sent(p);
+	p->state = PG_IDLE;
+}
+
+int pg_ready(const struct pg *p)
+{
+	return p->state == PG_READY;
+}
+
+int pg_drained(const struct pg *p)
+{
+	for (int i = 0; i < PG_BATCHES_MAX; i++)
+		if (p->batches[i].state != PG_BATCH_FREE)
+			return 0;
+	return 1;
+}
+
+/* ---- I/O ------------------------------------------------------------------ */
+
+/* Sends what libpq buffered; watches for writability while some is left. */
+static int pg_flush(struct pg *p)
+{
+	int r = PQflush(p->conn_);
+
+	if (r < 0) {
+		pg_lost(p, PQerrorMessage(p->conn_));
+		return FR_EIO;
+	}
+	if (pg_watch(p, r ? POLLIN | POLLOUT : POLLIN) != 0) {
+		pg_lost(p, "no loop slot for the PostgreSQL socket");
+		return FR_EFULL;
+	}
+	return 0;
+}
+
+static void pg_migrate_results(struct pg *p);
+static void pg_round_results(struct pg *p);
+
+static void pg_drop_results(struct pg *p)
+{
+	while (!PQisBusy(p->conn_)) { /* stray results; notices go to pg_notice */
+		PGresult *r = PQgetResult(p->conn_);
+
+		if (!r)
+			break;
+		PQclear(r);
+	}
+}
+
+/*
+ * Readable: consume, then hand the results to the state's reader. When the
+ * server went away, results it sent before (a whole committed batch, say)
+ * are still read first, so a batch is not resent for nothing.
+ */
+static void pg_on_fd(struct loop *l, int fd, short revents, void *arg)
+{
+	struct pg *p = arg;
+	char why[ERR_MSG_MAX];
+	int ok;
+
+	(void)l;
+	(void)fd;
+	if (p->state == PG_CONNECTING) {
+		pg_connect_step(p);
+		return;
+	}
+	if ((revents & POLLOUT) && pg_flush(p) != 0)
+		return;
+	if (!(revents & (POLLIN | POLLERR | POLLHUP)))
+		return;
+	ok = PQconsumeInput(p->conn_) && PQstatus(p->conn_) != CONNECTION_BAD;
+	pg_copy(why, sizeof why, PQerrorMessage(p->conn_));
+	if (!ok && p->state == PG_MIGRATING) {
+		pg_lost(p, why);
+		return;
+	}
+	if (p->state == PG_MIGRATING)
+		pg_migrate_results(p);
+	else if (p->round_ != PG_ROUND_NONE)
+		pg_round_results(p);
+	else
+		pg_drop_results(p);
+	if (p->conn_ && (!ok || PQstatus(p->conn_) == CONNECTION_BAD))
+		pg_lost(p, ok ? PQerrorMessage(p->conn_) : why);
+}
+
+/* ---- migration ------------------------------------------------------------ */
+
+static void pg_migrate_send(struct pg *p, const char *sql)
+{
+	if (!PQsendQuery(p->conn_, sql)) {
+		pg_lost(p, PQerrorMessage(p->conn_));
+		return;
+	}
+	pg_flush(p);
+}
+
+static void pg_migrate_begin(struct pg *p)
+{
+	p->state = PG_MIGRATING;
+	p->mig_stage_ = PG_MIG_PROBE;
+	p->version_before = -1;
+	pg_migrate_send(p, schema_sql_probe);
+}
+
+/* The probe's answer: commit when up to date, else send the next step. */
+static void pg_migrate_next(struct pg *p, int version)
+{
+	int n;
+
+	if (p->version_before < 0)
+		p->version_before = version;
+	p->version_after = version;
+	if (version > schema_version_latest()) {
+		char m[ERR_MSG_MAX];
+
+		snprintf(m, sizeof m, "the database's trading schema is version %d, newer than "
+				      "this fillrelay knows (%d)", version, schema_version_latest());
+		pg_fatal(p, FR_ECONFIG, m);
+		return;
+	}
+	if (version == schema_version_latest()) {
+		p->mig_stage_ = PG_MIG_DONE;
+		pg_migrate_send(p, "COMMIT");
+		return;
+	}
+	p->mig_step_ = version;
+	n = schema_step_sql(&schema_steps[version], p->sql_, (int)sizeof p->sql_);
+	assert(n > 0);
+	p->mig_stage_ = PG_MIG_STEP;
+	pg_migrate_send(p, p->sql_);
+}
+
+static void pg_migrate_finished(struct pg *p)
+{
+	if (p->mig_stage_ == PG_MIG_STEP) {
+		log_info("schema migrated", LI("version", schema_steps[p->mig_step_].version),
+			 LS("step", schema_steps[p->mig_step_].name));
+		p->mig_stage_ = PG_MIG_PROBE;
+		pg_migrate_send(p, schema_sql_probe);
+		return;
+	}
+	p->mig_stage_ = 0;
+	p->state = PG_READY;
+	log_info("schema up to date", LI("version", p->version_after),
+		 LI("version_before", p->version_before));
+	pg_event(p, PG_EV_MIGRATED);
+	if (p->state == PG_READY)
+		pg_kick(p);
+}
+
+static void pg_migrate_results(struct pg *p)
+{
+	int version = -1, failed = 0;
+	char m[ERR_MSG_MAX] = "";
+
+	while (!PQisBusy(p->conn_)) {
+		PGresult *r = PQgetResult(p->conn_);
+		ExecStatusType st;
+
+		if (!r) {
+			if (failed) {
+				pg_fatal(p, FR_EPROTO, m);
+			} else if (p->mig_stage_ == PG_MIG_PROBE) {
+				if (version < 0)
+					pg_fatal(p, FR_EPROTO, "the schema probe returned no version");
+				else
+					pg_migrate_next(p, version);
+			} else {
+				pg_migrate_finished(p);
+			}
+			return;
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_FATAL_ERROR && !failed) {
+			failed = 1;
+			snprintf(m, sizeof m, "migration to version %d: %s",
+				 p->mig_stage_ == PG_MIG_STEP ? schema_steps[p->mig_step_].version
+							      : 0,
+				 PQresultErrorMessage(r));
+		} else if (st == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1) {
+			version = (int)strtol(PQgetvalue(r, 0, 0), NULL, 10);
+		}
+		PQclear(r);
+	}
+}
+
+/* ---- batches: the caller's side ------------------------------------------ */
+
+/* see pg.h */
+struct pg_batch *pg_batch_open(struct pg *p)
+{
+	struct pg_batch *b;
+
+	if (p->open_ >= 0)
+		return &p->batches[p->open_];
+	for (int i = 0; i < PG_BATCHES_MAX; i++) {
+		b = &p->batches[i];
+		if (b->state != PG_BATCH_FREE)
+			continue;
+		b->state = PG_BATCH_OPEN;
+		b->seq = 0;
+		b->in_doubt = b->rounds = 0;
+		memset(b->n, 0, sizeof b->n);
+		b->new_n = b->dup_n = b->stale_n = b->rejected_n = b->dropped_n = 0;
+		b->rejects_n = 0;
+		b->text_used = 0;
+		p->open_ = i;
+		return b;
+	}
+	return NULL;
+}
+
+/* see pg.h */
+int pg_batch_submit(struct pg *p, struct pg_batch *b, uint64_t seq)
+{
+	if (p->open_ < 0 || b != &p->batches[p->open_] || b->state != PG_BATCH_OPEN)
+		return FR_EINVAL;
+	b->state = PG_BATCH_QUEUED;
+	b->seq = seq;
+	b->order_ = ++p->submitted_;
+	p->open_ = -1;
+	pg_kick(p);
+	return 0;
+}
+
+/* Copies msg[raw] into b's text; returns 0, FR_EFULL or FR_EINVAL. */
+static int pg_text_add(struct pg_batch *b, const char *msg, struct decode_span *raw)
+{
+	if (!msg || raw->len == 0) {
+		static const char empty[] = "{}";
+
+		msg = empty;
+		raw->off = 0;
+		raw->len = 2;
+	}
+	if ((size_t)raw->len + 1 > PG_BATCH_TEXT_MAX)
+		return FR_EINVAL;
+	if ((size_t)b->text_used + raw->len + 1 > PG_BATCH_TEXT_MAX)
+		return FR_EFULL;
+	memcpy(b->text + b->text_used, msg + raw->off, raw->len);
+	b->text[b->text_used + raw->len] = 0;
+	raw->off = b->text_used;
+	b->text_used += raw->len + 1;
+	return 0;
+}
+
+static int pg_room(const struct pg_batch *b, enum pg_kind k, int max)
+{
+	assert(b->state == PG_BATCH_OPEN);
+	return b->n[k] < max ? 0 : FR_EFULL;
+}
+
+static void pg_row_added(struct pg_batch *b, enum pg_kind k)
+{
+	b->st[k][b->n[k]] = PG_ROW_PENDING;
+	b->rej_[k][b->n[k]] = NULL;
+	b->n[k]++;
+}
+
+/* see pg.h */
+int pg_batch_add_fill(struct pg_batch *b, const char *account, const struct decode_exec *x,
+                      const char *msg, const struct pg_derived *d, int64_t received_at_ms)
+{
+	struct pg_fill *f;
+	int rc = pg_room(b, PG_KIND_FILL, PG_BATCH_FILLS_MAX);
+
+	if (rc != 0)
+		return rc;
+	if (!account[0] || !x->exec_id[0])
+		return FR_EINVAL;
+	f = &b->fills[b->n[PG_KIND_FILL]];
+	f->x = *x;
+	rc = pg_text_add(b, msg, &f->x.raw);
+	if (rc != 0)
+		return rc;
+	pg_copy(f->account, sizeof f->account, account);
+	if (d)
+		f->d = *d;
+	else
+		memset(&f->d, 0, sizeof f->d);
+	if (!f->d.bot[0])
+		pg_copy(f->d.bot, sizeof f->d.bot, BOOK_BOT_UNATTRIBUTED);
+	f->received_at_ms = received_at_ms;
+	pg_row_added(b, PG_KIND_FILL);
+	return 0;
+}
+
+int pg_batch_add_alloc(struct pg_batch *b, const char *account, const char *exec_id,
+                       const struct book_alloc *a)
+{
+	struct pg_alloc *r;
+	int rc = pg_room(b, PG_KIND_ALLOC, PG_BATCH_ALLOCS_MAX);
+
+	if (rc != 0)
+		return rc;
+	if (!account[0] || !exec_id[0] || !a->bot[0])
+		return FR_EINVAL;
+	r = &b->allocs[b->n[PG_KIND_ALLOC]];
+	pg_copy(r->account, sizeof r->account, account);
+	pg_copy(r->exec_id, sizeof r->exec_id, exec_id);
+	r->a = *a;
+	pg_row_added(b, PG_KIND_ALLOC);
+	return 0;
+}
+
+int pg_batch_add_trip(struct pg_batch *b, const struct book_trip *t)
+{
+	int rc = pg_room(b, PG_KIND_TRIP, PG_BATCH_TRIPS_MAX);
+
+	if (rc != 0)
+		return rc;
+	if (!t->account[0] || !t->bot[0])
+		return FR_EINVAL;
+	b->trips[b->n[PG_KIND_TRIP]] = *t;
+	pg_row_added(b, PG_KIND_TRIP);
+	return 0;
+}
+
+int pg_batch_add_bot_position(struct pg_batch *b, const struct book_position *bp)
+{
+	int rc = pg_room(b, PG_KIND_BOTPOS, PG_BATCH_BOTPOS_MAX);
+
+	if (rc != 0)
+		return rc;
+	if (!bp->account[0] || !bp->bot[0])
+		return FR_EINVAL;
+	b->botpos[b->n[PG_KIND_BOTPOS]] = *bp;
+	pg_row_added(b, PG_KIND_BOTPOS);
+	return 0;
+}
+
+int pg_batch_add_order(struct pg_batch *b, const char *account, const struct decode_order *o,
+                       const char *msg, const char *bot, const char *reason)
+{
+	struct pg_order *r;
+	int rc = pg_room(b, PG_KIND_ORDER, PG_BATCH_ORDERS_MAX);
+
+	if (rc != 0)
+		return rc;
+	if (!account[0] || !o->order_id[0])
+		return FR_EINVAL;
+	r = &b->orders[b->n[PG_KIND_ORDER]];
+	r->o = *o;
+	rc = pg_text_add(b, msg, &r->o.raw);
+	if (rc != 0)
+		return rc;
+	pg_copy(r->account, sizeof r->account, account);
+	pg_copy(r->bot, sizeof r->bot, bot);
+	pg_copy(r->reason, sizeof r->reason, reason);
+	pg_row_added(b, PG_KIND_ORDER);
+	return 0;
+}
+
+int pg_batch_add_position(struct pg_batch *b, const char *account,
+                          const struct decode_position *pos, const char *msg)
+{
+	struct pg_position *r;
+	int rc = pg_room(b, PG_KIND_POSITION, PG_BATCH_POSITIONS_MAX);
+
+	if (rc != 0)
+		return rc;
+	if (!account[0] || !pos->symbol[0])
+		return FR_EINVAL;
+	r = &b->positions[b->n[PG_KIND_POSITION]];
+	r->p = *pos;
+	rc = pg_text_add(b, msg, &r->p.raw);
+	if (rc != 0)
+		return rc;
+	pg_copy(r->account, sizeof r->account, account);
+	pg_row_added(b, PG_KIND_POSITION);
+	return 0;
+}
+
+int pg_batch_add_wallet(struct pg_batch *b, const char *account, const struct decode_wallet *w,
+                        const char *msg, int64_t updated_ms)
+{
+	struct pg_wallet *r;
+	int rc = pg_room(b, PG_KIND_WALLET, PG_BATCH_WALLET_MAX);
+
+	if (rc != 0)
+		return rc;
+	if (!account[0] || !w->account_type[0])
+		return FR_EINVAL;
+	r = &b->wallet[b->n[PG_KIND_WALLET]];
+	r->w = *w;
+	rc = pg_text_add(b, msg, &r->w.raw);
+	if (rc != 0)
+		return rc;
+	pg_copy(r->account, sizeof r->account, account);
+	r->updated_ms = updated_ms;
+	pg_row_added(b, PG_KIND_WALLET);
+	return 0;
+}
+
+void pg_derived_from_book(struct pg_derived *d, const struct book_result *r)
+{
+	memset(d, 0, sizeof *d);
+	pg_copy(d->bot, sizeof d->bot, r->bot);
+	pg_copy(d->reason, sizeof d->reason, r->reason);
+	pg_copy(d->close_reason, sizeof d->close_reason, r->close_reason);
+	d->realized_pnl = r->realized_pnl;
+	d->trade_seq = r->trade_seq;
+}
+
+const char *pg_batch_raw(const struct pg_batch *b, struct decode_span raw)
+{
+	return raw.off < PG_BATCH_TEXT_MAX ? b->text + raw.off : "";
+}
+
+const struct pg_reject *pg_batch_reject(const struct pg_batch *b, enum pg_kind k, int i)
+{
+	if (k >= PG_KINDS || i < 0 || i >= b->n[k])
+		return NULL;
+	return b->rej_[k][i];
+}
+
+const char *pg_state_str(enum pg_state s)
+{
+	static const char *const names[] = { "idle",  "resolving", "connecting", "migrating",
+					     "ready", "backoff",   "failed" };
+
+	return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+/* ---- batches: statements -------------------------------------------------- */
+
+/*
+ * Parameters are text, formatted into a fixed table; NULL is SQL NULL (an
+ * absent decimal). Timestamps go as milliseconds and become timestamptz in
+ * SQL with exact integer arithmetic (no double on the way).
+ */
+#define PG_PARAMS_ROW_MAX 40
+#define PG_MS(n) "'epoch'::timestamptz + $" #n "::bigint * interval '1 millisecond'"
+
+struct pg_params {
+	int n;
+	const char *v[PG_PARAMS_ROW_MAX];
+	char buf[PG_PARAMS_ROW_MAX][DEC_STR_MAX];
+};
+
+static void pp_str(struct pg_params *pp, const char *s)
+{
+	assert(pp->n < PG_PARAMS_ROW_MAX);
+	pp->v[pp->n++] = s;
+}
+
+static void pp_decv(struct pg_params *pp, struct dec d)
+{
+	assert(pp->n < PG_PARAMS_ROW_MAX);
+	dec_format(d, pp->buf[pp->n], DEC_STR_MAX);
+	pp->v[pp->n] = pp->buf[pp->n];
+	pp->n++;
+}
+
+static void pp_dec(struct pg_params *pp, const struct decode_dec *d)
+{
+	if (d->present)
+		pp_decv(pp, d->v);
+	else
+		pp_str(pp, NULL);
+}
+
+static void pp_int(struct pg_params *pp, int64_t i)
+{
+	assert(pp->n < PG_PARAMS_ROW_MAX);
+	snprintf(pp->buf[pp->n], DEC_STR_MAX, "%" PRId64, i);
+	pp->v[pp->n] = pp->buf[pp->n];
+	pp->n++;
+}
+
+static void pp_oint(struct pg_params *pp, const struct decode_int *i)
+{
+	if (i->present)
+		pp_int(pp, i->v);
+	else
+		pp_str(pp, NULL);
+}
+
+static void pp_bool(struct pg_params *pp, int8_t b)
+{
+	pp_str(pp, b == DECODE_BOOL_TRUE ? "t" : b == DECODE_BOOL_FALSE ? "f" : NULL);
+}
+
+static int pg_send(PGconn *c, const char *sql, const struct pg_params *pp)
+{
+	return PQsendQueryParams(c, sql, pp->n, NULL, pp->v, NULL, NULL, 0);
+}
+
+static const char pg_sql_fill[] =
+	"INSERT INTO trading.fills (account, exec_id, bot_id, symbol, category, side,"
+	" exec_qty, exec_price, exec_value, commission, fee_rate, fee_currency, exec_type,"
+	" is_maker, order_id, order_link_id, order_type, stop_order_type, create_type,"
+	" reason, close_reason, closed_size, exec_pnl, realized_pnl, trade_seq, mark_price,"
+	" index_price, order_qty, order_price, leaves_qty, exec_time, seq, received_at, raw)"
+	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
+	" $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, " PG_MS(31) ", $32, "
+	PG_MS(33) ", $34)"
+	" ON CONFLICT (account, exec_id) DO NOTHING RETURNING exec_id";
+
+static int pg_sql_fill_send(PGconn *c, const struct pg_batch *b, int i)
+{
+	static struct pg_params pp;
+	const struct pg_fill *f = &b->fills[i];
+	const struct decode_exec *x = &f->x;
+
+	pp.n = 0;
+	pp_str(&pp, f->account);
+	pp_str(&pp, x->exec_id);
+	pp_str(&pp, f->d.bot);
+	pp_str(&pp, x->symbol);
+	pp_str(&pp, x->category);
+	pp_str(&pp, x->side);
+	pp_dec(&pp, &x->exec_qty);
+	pp_dec(&pp, &x->exec_price);
+	pp_dec(&pp, &x->exec_value);
+	pp_dec(&pp, &x->exec_fee);
+	pp_dec(&pp, &x->fee_rate);
+	pp_str(&pp, x->fee_currency);
+	pp_str(&pp, x->exec_type);
+	pp_bool(&pp, x->is_maker);
+	pp_str(&pp, x->order_id);
+	pp_str(&pp, x->order_link_id);
+	pp_str(&pp, x->order_type);
+	pp_str(&pp, x->stop_order_type);
+	pp_str(&pp, x->create_type);
+	pp_str(&pp, f->d.reason);
+	pp_str(&pp, f->d.close_reason);
+	pp_dec(&pp, &x->closed_size);
+	pp_dec(&pp, &x->exec_pnl);
+	pp_decv(&pp, f->d.realized_pnl);
+	pp_int(&pp, f->d.trade_seq);
+	pp_dec(&pp, &x->mark_price);
+	pp_dec(&pp, &x->index_price);
+	pp_dec(&pp, &x->order_qty);
+	pp_dec(&pp, &x->order_price);
+	pp_dec(&pp, &x->leaves_qty);
+	pp_int(&pp, x->exec_time_ms);
+	pp_oint(&pp, &x->seq);
+	pp_int(&pp, f->received_at_ms);
+	pp_str(&pp, pg_batch_raw(b, x->raw));
+	return pg_send(c, pg_sql_fill, &pp);
+}
+
+static const char pg_sql_alloc[] =
+	"INSERT INTO trading.fill_allocations (account, exec_id, bot_id, position_idx, qty,"
+	" fee, realized_pnl, trade_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	" ON CONFLICT (account, exec_id, bot_id, position_idx) DO UPDATE SET"
+	" qty = excluded.qty, fee = excluded.fee, realized_pnl = excluded.realized_pnl,"
+	" trade_seq = excluded.trade_seq RETURNING 1";
+
+static int pg_sql_alloc_send(PGconn *c, const struct pg_batch *b, int i)
+{
+	static struct pg_params pp;
+	const struct pg_alloc *a = &b->allocs[i];
+
+	pp.n = 0;
+	pp_str(&pp, a->account);
+	pp_str(&pp, a->exec_id);
+	pp_str(&pp, a->a.bot);
+	pp_int(&pp, a->a.position_idx);
+	pp_decv(&pp, a->a.qty);
+	pp_decv(&pp, a->a.fee);
+	pp_decv(&pp, a->a.realized_pnl);
+	pp_int(&pp, a->a.trade_seq);
+	return pg_send(c, pg_sql_alloc, &pp);
+}
+
+static const char *pg_side_str(enum book_side s)
+{
+	return s == BOOK_LONG ? "Buy" : s == BOOK_SHORT ? "Sell" : "";
+}
+
+static const char pg_sql_trip[] =
+	"INSERT INTO trading.trades_pnl (account, bot_id, category, symbol, trade_seq,"
+	" position_idx, side, entry_reason, close_reason, opened_at, closed_at, qty, gross_pnl,"
+	" fees, funding, net_pnl, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+	PG_MS(10) ", " PG_MS(11) ", $12, $13, $14, $15, $16, $17)"
+	" ON CONFLICT (account, bot_id, category, symbol, trade_seq) DO UPDATE SET"
+	" position_idx = excluded.position_idx, side = excluded.side,"
+	" entry_reason = excluded.entry_reason, close_reason = excluded.close_reason,"
+	" opened_at = excluded.opened_at, closed_at = excluded.closed_at, qty = excluded.qty,"
+	" gross_pnl = excluded.gross_pnl, fees = excluded.fees, funding = excluded.funding,"
+	" net_pnl = excluded.net_pnl, currency = excluded.currency RETURNING 1";
+
+static int pg_sql_trip_send(PGconn *c, const struct pg_batch *b, int i)
+{
+	static struct pg_params pp;
+	const struct book_trip *t = &b->trips[i];
+
+	pp.n = 0;
+	pp_str(&pp, t->account);
+	pp_str(&pp, t->bot);
+	pp_str(&pp, t->category);
+	pp_str(&pp, t->symbol);
+	pp_int(&pp, t->trade_seq);
+	pp_int(&pp, t->position_idx);
+	pp_str(&pp, pg_side_str(t->side));
+	pp_str(&pp, t->entry_reason);
+	pp_str(&pp, t->close_reason);
+	pp_int(&pp, t->opened_at_ms);
+	pp_int(&pp, t->closed_at_ms);
+	pp_decv(&pp, t->qty);
+	pp_decv(&pp, t->gross_pnl);
+	pp_decv(&pp, t->fees);
+	pp_decv(&pp, t->funding);
+	pp_decv(&pp, t->net_pnl);
+	pp_str(&pp, t->currency);
+	return pg_send(c, pg_sql_trip, &pp);
+}
+
+/* The book's rows are replaced only by a state at least as late (exchange
+ * order of the last fill applied), so an old batch replayed changes nothing. */
+static const char pg_sql_botpos[] =
+	"INSERT INTO trading.bot_positions AS t (account, bot_id, category, symbol,"
+	" position_idx, size, avg_price, realized_pnl, fees, funding, currency, trade_seq,"
+	" open_seq, open_side, entry_reason, opened_at, open_qty, open_gross_pnl, open_fees,"
+	" open_funding, last_exec_id, last_exec_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+	" $9, $10, $11, $12, $13, $14, $15, CASE WHEN $13::bigint > 0 THEN " PG_MS(16)
+	" END, $17, $18, $19, $20, $21, " PG_MS(22) ")"
+	" ON CONFLICT (account, bot_id, category, symbol, position_idx) DO UPDATE SET"
+	" size = excluded.size, avg_price = excluded.avg_price,"
+	" realized_pnl = excluded.realized_pnl, fees = excluded.fees,"
+	" funding = excluded.funding, currency = excluded.currency,"
+	" trade_seq = excluded.trade_seq, open_seq = excluded.open_seq,"
+	" open_side = excluded.open_side, entry_reason = excluded.entry_reason,"
+	" opened_at = excluded.opened_at, open_qty = excluded.open_qty,"
+	" open_gross_pnl = excluded.open_gross_pnl, open_fees = excluded.open_fees,"
+	" open_funding = excluded.open_funding, last_exec_id = excluded.last_exec_id,"
+	" last_exec_time = excluded.last_exec_time"
+	" WHERE (excluded.last_exec_time, excluded.last_exec_id COLLATE \"C\")"
+	" >= (t.last_exec_time, t.last_exec_id COLLATE \"C\") RETURNING 1";
+
+static int pg_sql_botpos_send(PGconn *c, const struct pg_batch *b, int i)
+{
+	static struct pg_params pp;
+	const struct book_position *q = &b->botpos[i];
+
+	pp.n = 0;
+	pp_str(&pp, q->account);
+	pp_str(&pp, q->bot);
+	pp_str(&pp, q->category);
+	pp_str(&pp, q->symbol);
+	pp_int(&pp, q->position_idx);
+	pp_decv(&pp, q->size);
+	pp_decv(&pp, q->avg_price);
+	pp_decv(&pp, q->realized_pnl);
+	pp_decv(&pp, q->fees);
+	pp_decv(&pp, q->funding);
+	pp_str(&pp, q->currency);
+	pp_int(&pp, q->trade_seq);
+	pp_int(&pp, q->open.seq);
+	pp_str(&pp, pg_side_str(q->open.side));
+	pp_str(&pp, q->open.entry_reason);
+	pp_int(&pp, q->open.opened_at_ms);
+	pp_decv(&pp, q->open.qty);
+	pp_decv(&pp, q->open.gross_pnl);
+	pp_decv(&pp, q->open.fees);
+	pp_decv(&pp, q->open.funding);
+	pp_str(&pp, q->last_exec_id);
+	pp_int(&pp, q->last_exec_time_ms);
+	return pg_send(c, pg_sql_botpos, &pp);
+}
+
+/* An order push replayed after a newer one (earlier updatedTime, or the same
+ * with less executed) is kept out. */
+static const char pg_sql_order[] =
+	"INSERT INTO trading.orders AS t (account, order_id, category, symbol, order_link_id,"
+	" parent_order_link_id, bot_id, reason, side, order_type, order_status,"
+	" stop_order_type, create_type, cancel_type, reject_reason, time_in_force,"
+	" position_idx, qty, price, avg_price, cum_exec_qty, cum_exec_value, cum_exec_fee,"
+	" leaves_qty, trigger_price, take_profit, stop_loss, reduce_only, created_time,"
+	" updated_time, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+	" $14, $15, $16, $17, $18, $19, $20, coalesce($21::numeric, 0), $22, $23, $24, $25,"
+	" $26, $27, $28, CASE WHEN $29::bigint IS NOT NULL THEN " PG_MS(29) " END, "
+	PG_MS(30) ", $31)"
+	" ON CONFLICT (account, order_id) DO UPDATE SET category = excluded.category,"
+	" symbol = excluded.symbol, order_link_id = excluded.order_link_id,"
+	" parent_order_link_id = excluded.parent_order_link_id, bot_id = excluded.bot_id,"
+	" reason = excluded.reason, side = excluded.side, order_type = excluded.order_type,"
+	" order_status = excluded.order_status, stop_order_type = excluded.stop_order_type,"
+	" create_type = excluded.create_type, cancel_type = excluded.cancel_type,"
+	" reject_reason = excluded.reject_reason, time_in_force = excluded.time_in_force,"
+	" position_idx = excluded.position_idx, qty = excluded.qty, price = excluded.price,"
+	" avg_price = excluded.avg_price, cum_exec_qty = excluded.cum_exec_qty,"
+	" cum_exec_value = excluded.cum_exec_value, cum_exec_fee = excluded.cum_exec_fee,"
+	" leaves_qty = excluded.leaves_qty, trigger_price = excluded.trigger_price,"
+	" take_profit = excluded.take_profit, stop_loss = excluded.stop_loss,"
+	" reduce_only = excluded.reduce_only, created_time = excluded.created_time,"
+	" updated_time = excluded.updated_time, raw = excluded.raw"
+	" WHERE (excluded.updated_time, excluded.cum_exec_qty) >= (t.updated_time, t.cum_exec_qty)"
+	" RETURNING 1";
+
+static int pg_sql_order_send(PGconn *c, const struct pg_batch *b, int i)
+{
+	static struct pg_params pp;
+	const struct pg_order *r = &b->orders[i];
+	const struct decode_order *o = &r->o;
+
+	pp.n = 0;
+	pp_str(&pp, r->account);
+	pp_str(&pp, o->order_id);
+	pp_str(&pp, o->category);
+	pp_str(&pp, o->symbol);
+	pp_str(&pp, o->order_link_id);
+	pp_str(&pp, o->parent_order_link_id);
+	pp_str(&pp, r->bot);
+	pp_str(&pp, r->reason);
+	pp_str(&pp, o->side);
+	pp_str(&pp, o->order_type);
+	pp_str(&pp, o->order_status);
+	pp_str(&pp, o->stop_order_type);
+	pp_str(&pp, o->create_type);
+	pp_str(&pp, o->cancel_type);
+	pp_str(&pp, o->reject_reason);
+	pp_str(&pp, o->time_in_force);
+	pp_oint(&pp, &o->position_idx);
+	pp_dec(&pp, &o->qty);
+	pp_dec(&pp, &o->price);
+	pp_dec(&pp, &o->avg_price);
+	pp_dec(&pp, &o->cum_exec_qty);
+	pp_dec(&pp, &o->cum_exec_value);
+	pp_dec(&pp, &o->cum_exec_fee);
+	pp_dec(&pp, &o->leaves_qty);
+	pp_dec(&pp, &o->trigger_price);
+	pp_dec(&pp, &o->take_profit);
+	pp_dec(&pp, &o->stop_loss);
+	pp_bool(&pp, o->reduce_only);
+	pp_oint(&pp, &o->created_time_ms);
+	pp_int(&pp, o->updated_time_ms);
+	pp_str(&pp, pg_batch_raw(b, o->raw));
+	return pg_send(c, pg_sql_order, &pp);
+}
+
+/* seq first: it counts the position's trades; updatedTime orders the pushes
+ * between two trades (TP/SL set, margin added). */
+static const char pg_sql_position[] =
+	"INSERT INTO trading.positions AS t (account, category, symbol, position_idx, side,"
+	" size, entry_price, mark_price, position_value, unrealised_pnl, cur_realised_pnl,"
+	" cum_realised_pnl, leverage, liq_price, take_profit, stop_loss, position_status, seq,"
+	" created_time, updated_time, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+	" $11, $12, $13, $14, $15, $16, $17, $18, CASE WHEN $19::bigint IS NOT NULL THEN "
+	PG_MS(19) " END, " PG_MS(20) ", $21)"
+	" ON CONFLICT (account, category, symbol, position_idx) DO UPDATE SET"
+	" side = excluded.side, size = excluded.size, entry_price = excluded.entry_price,"
+	" mark_price = excluded.mark_price, position_value = excluded.position_value,"
+	" unrealised_pnl = excluded.unrealised_pnl,"
+	" cur_realised_pnl = excluded.cur_realised_pnl,"
+	" cum_realised_pnl = excluded.cum_realised_pnl, leverage = excluded.leverage,"
+	" liq_price = excluded.liq_price, take_profit = excluded.take_profit,"
+	" stop_loss = excluded.stop_loss, position_status = excluded.position_status,"
+	" seq = excluded.seq, created_time = excluded.created_time,"
+	" updated_time = excluded.updated_time, raw = excluded.raw"
+	" WHERE (excluded.seq, excluded.updated_time) >= (t.seq, t.updated_time) RETURNING 1";
+
+static int pg_sql_position_send(PGconn *c, const struct pg_batch *b, int i)
+{
+	static struct pg_params pp;
+	const struct pg_position *r = &b->positions[i];
+	const struct decode_position *q = &r->p;
+
+	pp.n = 0;
+	pp_str(&pp, r->account);
+	pp_str(&pp, q->category);
+	pp_str(&pp, q->symbol);
+	pp_int(&pp, q->position_idx.present ? q->position_idx.v : 0);
+	pp_str(&pp, q->side);
+	pp_dec(&pp, &q->size);
+	pp_dec(&pp, &q->entry_price);
+	pp_dec(&pp, &q->mark_price);
+	pp_dec(&pp, &q->position_value);
+	pp_dec(&pp, &q->unrealised_pnl);
+	pp_dec(&pp, &q->cur_realised_pnl);
+	pp_dec(&pp, &q->cum_realised_pnl);
+	pp_dec(&pp, &q->leverage);
+	pp_dec(&pp, &q->liq_price);
+	pp_dec(&pp, &q->take_profit);
+	pp_dec(&pp, &q->stop_loss);
+	pp_str(&pp, q->position_status);
+	pp_int(&pp, q->seq.present ? q->seq.v : -1);
+	pp_oint(&pp, &q->created_time_ms);
+	pp_int(&pp, q->updated_time_ms);
+	pp_str(&pp, pg_batch_raw(b, q->raw));
+	return pg_send(c, pg_sql_position, &pp);
+}
+
+static const char pg_sql_wallet[] =
+	"INSERT INTO trading.wallet AS t (account, account_type, coin, equity, wallet_balance,"
+	" available_to_withdraw, usd_value, unrealised_pnl, cum_realised_pnl, locked,"
+	" total_equity, total_wallet_balance, total_available_balance, total_margin_balance,"
+	" updated_at, raw) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
+	PG_MS(15) ", $16)"
+	" ON CONFLICT (account, account_type, coin) DO UPDATE SET equity = excluded.equity,"
+	" wallet_balance = excluded.wallet_balance,"
+	" available_to_withdraw = excluded.available_to_withdraw,"
+	" usd_value = excluded.usd_value, unrealised_pnl = excluded.unrealised_pnl,"
+	" cum_realised_pnl = excluded.cum_realised_pnl, locked = excluded.locked,"
+	" total_equity = excluded.total_equity,"
+	" total_wallet_balance = excluded.total_wallet_balance,"
+	" total_available_balance = excluded.total_available_balance,"
+	" total_margin_balance = excluded.total_margin_balance,"
+	" updated_at = excluded.updated_at, raw = excluded.raw"
+	" WHERE excluded.updated_at >= t.updated_at RETURNING 1";
+
+static int pg_sql_wallet_send(PGconn *c, const struct pg_batch *b, int i)
+{
+	static struct pg_params pp;
+	const struct pg_wallet *r = &b->wallet[i];
+	const struct decode_wallet *w = &r->w;
+
+	pp.n = 0;
+	pp_str(&pp, r->account);
+	pp_str(&pp, w->account_type);
+	pp_str(&pp, w->coin_index >= 0 ? w->coin : "");
+	pp_dec(&pp, &w->equity);
+	pp_dec(&pp, &w->wallet_balance);
+	pp_dec(&pp, &w->available_to_withdraw);
+	pp_dec(&pp, &w->usd_value);
+	pp_dec(&pp, &w->unrealised_pnl);
+	pp_dec(&pp, &w->cum_realised_pnl);
+	pp_dec(&pp, &w->locked);
+	pp_dec(&pp, &w->total_equity);
+	pp_dec(&pp, &w->total_wallet_balance);
+	pp_dec(&pp, &w->total_available_balance);
+	pp_dec(&pp, &w->total_margin_balance);
+	pp_int(&pp, r->updated_ms);
+	pp_str(&pp, pg_batch_raw(b, w->raw));
+	return pg_send(c, pg_sql_wallet, &pp);
+}
+
+static int pg_sql_row(PGconn *c, const struct pg_batch *b, enum pg_kind k, int i)
+{
+	switch (k) {
+	case PG_KIND_FILL:
+		return pg_sql_fill_send(c, b, i);
+	case PG_KIND_ALLOC:
+		return pg_sql_alloc_send(c, b, i);
+	case PG_KIND_TRIP:
+		return pg_sql_trip_send(c, b, i);
+	case PG_KIND_BOTPOS:
+		return pg_sql_botpos_send(c, b, i);
+	case PG_KIND_ORDER:
+		return pg_sql_order_send(c, b, i);
+	case PG_KIND_POSITION:
+		return pg_sql_position_send(c, b, i);
+	case PG_KIND_WALLET:
+		return pg_sql_wallet_send(c, b, i);
+	default:
+		assert(!"unknown row kind");
+		return 0;
+	}
+}
+
+static const char *const pg_kind_names[PG_KINDS] = {
+	"execution", "allocation", "trip", "bot_position", "order", "position", "wallet",
+};
+
+/* What identifies a row in trading.rejects.ref, and its account. */
+static const char *pg_row_ref(const struct pg_batch *b, enum pg_kind k, int i,
+			      const char **account)
+{
+	switch (k) {
+	case PG_KIND_FILL:
+		*account = b->fills[i].account;
+		return b->fills[i].x.exec_id;
+	case PG_KIND_ALLOC:
+		*account = b->allocs[i].account;
+		return b->allocs[i].exec_id;
+	case PG_KIND_TRIP:
+		*account = b->trips[i].account;
+		return b->trips[i].symbol;
+	case PG_KIND_BOTPOS:
+		*account = b->botpos[i].account;
+		return b->botpos[i].symbol;
+	case PG_KIND_ORDER:
+		*account = b->orders[i].account;
+		return b->orders[i].o.order_id;
+	case PG_KIND_POSITION:
+		*account = b->positions[i].account;
+		return b->positions[i].p.symbol;
+	default:
+		*account = b->wallet[i].account;
+		return b->wallet[i].w.coin;
+	}
+}
+
+/* The raw JSON of rows that carry one; "" for the book's own rows. */
+static const char *pg_sql_row_raw(const struct pg_batch *b, enum pg_kind k, int i)
+{
+	switch (k) {
+	case PG_KIND_FILL:
+		return pg_batch_raw(b, b->fills[i].x.raw);
+	case PG_KIND_ORDER:
+		return pg_batch_raw(b, b->orders[i].o.raw);
+	case PG_KIND_POSITION:
+		return pg_batch_raw(b, b->positions[i].p.raw);
+	case PG_KIND_WALLET:
+		return pg_batch_raw(b, b->wallet[i].w.raw);
+	default:
+		return "";
+	}
+}
+
+static const char pg_sql_reject_ins[] =
+	"INSERT INTO trading.rejects (account, kind, ref, sqlstate, error, raw, received_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7::bigint IS NOT NULL THEN " PG_MS(7)
+	" END)";
+
+static int pg_sql_reject(PGconn *c, const struct pg_batch *b, enum pg_kind k, int i)
+{
+	static struct pg_params pp;
+	const struct pg_reject *rj = b->rej_[k][i];
+	const char *account;
+	const char *ref = pg_row_ref(b, k, i, &account);
+
+	assert(rj);
+	pp.n = 0;
+	pp_str(&pp, account);
+	pp_str(&pp, pg_kind_names[k]);
+	pp_str(&pp, ref);
+	pp_str(&pp, rj->sqlstate);
+	pp_str(&pp, rj->msg);
+	pp_str(&pp, pg_sql_row_raw(b, k, i));
+	if (k == PG_KIND_FILL)
+		pp_int(&pp, b->fills[i].received_at_ms);
+	else
+		pp_str(&pp, NULL);
+	return pg_send(c, pg_sql_reject_ins, &pp);
+}
+
+/* ---- batches: rounds ------------------------------------------------------ */
+
+static struct pg_batch *pg_next_queued(struct pg *p)
+{
+	struct pg_batch *best = NULL;
+
+	for (int i = 0; i < PG_BATCHES_MAX; i++) {
+		struct pg_batch *b = &p->batches[i];
+
+		if (b->state == PG_BATCH_QUEUED && (!best || b->order_ < best->order_))
+			best = b;
+	}
+	return best;
+}
+
+static int pg_stmt(struct pg *p, enum pg_kind k, int row, int ok)
+{
+	if (!ok)
+		return FR_EIO;
+	assert(p->stmts_n_ < PG_STMTS_MAX);
+	p->stmt_kind_[p->stmts_n_] = (uint8_t)k;
+	p->stmt_row_[p->stmts_n_] = (uint16_t)row;
+	p->stmts_n_++;
+	return 0;
+}
+
+#define PG_STMT_CTL 0xff /* BEGIN, COMMIT, ROLLBACK */
+
+static int pg_send_ctl(struct pg *p, const char *sql)
+{
+	int ok = PQsendQueryParams(p->conn_, sql, 0, NULL, NULL, NULL, NULL, 0);
+
+	return pg_stmt(p, (enum pg_kind)PG_STMT_CTL, 0, ok);
+}
+
+/* One row: its statement, or its quarantine once it was rejected. */
+static int pg_send_row(struct pg *p, struct pg_batch *b, enum pg_kind k, int i)
+{
+	switch (b->st[k][i]) {
+	case PG_ROW_REJECTED:
+		return pg_stmt(p, k, i, pg_sql_reject(p->conn_, b, k, i));
+	case PG_ROW_DROPPED:
+		return 0;
+	default:
+		return pg_stmt(p, k, i, pg_sql_row(p->conn_, b, k, i));
+	}
+}
+
+static int pg_send_batch(struct pg *p, struct pg_batch *b)
+{
+	int rc = pg_send_ctl(p, "BEGIN");
+
+	for (int k = 0; k < PG_KINDS && rc == 0; k++)
+		for (int i = 0; i < b->n[k] && rc == 0; i++)
+			rc = pg_send_row(p, b, (enum pg_kind)k, i);
+	if (rc == 0)
+		rc = pg_send_ctl(p, "COMMIT");
+	return rc;
+}
+
+static void pg_round_start(struct pg *p, enum pg_round kind, struct pg_batch *b)
+{
+	int rc;
+
+	if (!PQenterPipelineMode(p->conn_)) {
+		pg_lost(p, PQerrorMessage(p->conn_));
+		return;
+	}
+	p->round_ = kind;
+	p->stmts_n_ = p->stmt_cur_ = p->got_cur_ = 0;
+	memset(&p->out_, 0, sizeof p->out_);
+	if (kind == PG_ROUND_ROLLBACK) {
+		rc = pg_send_ctl(p, "ROLLBACK");
+	} else {
+		for (int k = 0; k < PG_KINDS; k++)
+			for (int i = 0; i < b->n[k]; i++)
+				if (b->st[k][i] != PG_ROW_REJECTED && b->st[k][i] != PG_ROW_DROPPED)
+					b->st[k][i] = PG_ROW_PENDING;
+		b->rounds++;
+		p->stats.rounds++;
+		rc = pg_send_batch(p, b);
+	}
+	if (rc != 0 || !PQpipelineSync(p->conn_)) {
+		pg_lost(p, PQerrorMessage(p->conn_));
+		return;
+	}
+	pg_flush(p);
+}
+
+static void pg_on_pause_end(struct loop *l, int id, void *arg)
+{
+	struct pg *p = arg;
+
+	(void)l;
+	(void)id;
+	p->timer_ = -1;
+	pg_kick(p);
+}
+
+/*
+ * A batch failed for a reason that is not one row's (a serialization failure,
+ * a permission or a missing table): wait before sending it again, with the
+ * reconnect backoff, so a lasting fault does not become a busy loop.
+ */
+static void pg_pause(struct pg *p)
+{
+	pg_timer_clear(p);
+	p->timer_ = loop_timer_add(p->loop, p->backoff_ms_, 0, pg_on_pause_end, p);
+	p->backoff_ms_ *= 2;
+	if (p->backoff_ms_ > p->opts.backoff_max_ms)
+		p->backoff_ms_ = p->opts.backoff_max_ms;
+	if (p->timer_ < 0)
+		pg_lost(p, "no loop timer for the retry pause");
+}
+
+/* Starts the next round when connected, not pausing, and nothing is in flight. */
+static void pg_kick(struct pg *p)
+{
+	struct pg_batch *b;
+
+	if (p->state != PG_READY || p->round_ != PG_ROUND_NONE || p->timer_ >= 0)
+		return;
+	if (p->need_rollback_) {
+		p->need_rollback_ = 0;
+		pg_round_start(p, PG_ROUND_ROLLBACK, NULL);
+		return;
+	}
+	b = pg_next_queued(p);
+	if (!b)
+		return;
+	b->state = PG_BATCH_SENT;
+	p->sent_ = (int)(b - p->batches);
+	pg_round_start(p, PG_ROUND_BATCH, b);
+}
+
+/* ---- batches: results ----------------------------------------------------- */
+
+/* SQLSTATE classes a single row can cause: data exception, integrity
+ * constraint violation, program limit exceeded. */
+static int pg_row_fault(const char *sqlstate)
+{
+	return sqlstate && (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0 ||
+			    strncmp(sqlstate, "54", 2) == 0);
+}
+
+static void pg_note_result(struct pg *p, PGresult *r, struct pg_outcome_ *out)
+{
+	ExecStatusType st = PQresultStatus(r);
+	int i = p->stmt_cur_;
+	struct pg_batch *b = p->sent_ >= 0 ? &p->batches[p->sent_] : NULL;
+
+	if (st == PGRES_FATAL_ERROR && !out->failed) {
+		out->failed = 1;
+		out->stmt = i;
+		pg_copy(out->sqlstate, sizeof out->sqlstate,
+			PQresultErrorField(r, PG_DIAG_SQLSTATE));
+		pg_set_msg(out->msg, sizeof out->msg, PQresultErrorMessage(r));
+		return;
+	}
+	if (!b || i >= p->stmts_n_ || p->stmt_kind_[i] == PG_STMT_CTL || p->round_ != PG_ROUND_BATCH)
+		return;
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+		enum pg_kind k = (enum pg_kind)p->stmt_kind_[i];
+		int row = p->stmt_row_[i];
+
+		if (b->st[k][row] == PG_ROW_PENDING)
+			b->st[k][row] = PQntuples(r) > 0 || st == PGRES_COMMAND_OK
+						? PG_ROW_NEW
+						: (k == PG_KIND_FILL ? PG_ROW_DUP : PG_ROW_STALE);
+	}
+}
+
+static void pg_batch_committed(struct pg *p, struct pg_batch *b)
+{
+	for (int i = 0; i < b->n[PG_KIND_FILL]; i++) {
+		b->new_n += b->st[PG_KIND_FILL][i] == PG_ROW_NEW;
+		b->dup_n += b->st[PG_KIND_FILL][i] == PG_ROW_DUP;
+	}
+	for (int k = 0; k < PG_KINDS; k++)
+		for (int i = 0; i < b->n[k]; i++) {
+			b->stale_n += b->st[k][i] == PG_ROW_STALE;
+			b->rejected_n += b->st[k][i] == PG_ROW_REJECTED;
+			b->dropped_n += b->st[k][i] == PG_ROW_DROPPED;
+		}
+	p->stats.batches++;
+	p->stats.fills_new += (uint64_t)b->new_n;
+	p->stats.fills_dup += (uint64_t)b->dup_n;
+	p->stats.stale += (uint64_t)b->stale_n;
+	p->stats.rejected += (uint64_t)b->rejected_n;
+	p->stats.dropped += (uint64_t)b->dropped_n;
+	p->sent_ = -1;
+	p->backoff_ms_ = p->opts.backoff_min_ms;
+	if (p->opts.on_commit)
+		p->opts.on_commit(p->opts.arg, p, b);
+	b->state = PG_BATCH_FREE;
+}
+
+static struct pg_reject *pg_reject_slot(struct pg_batch *b)
+{
+	const int max = (int)(sizeof b->rejects_ / sizeof b->rejects_[0]);
+
+	return &b->rejects_[b->rejects_n < max ? b->rejects_n++ : max - 1];
+}
+
+/* A row refused the batch: quarantine it (or drop it if its quarantine was
+ * refused) and send the batch again. */
+static void pg_row_refused(struct pg *p, struct pg_batch *b, const struct pg_outcome_ *o)
+{
+	enum pg_kind k = (enum pg_kind)p->stmt_kind_[o->stmt];
+	int row = p->stmt_row_[o->stmt];
+	struct pg_reject *rj;
+
+	if (b->st[k][row] == PG_ROW_REJECTED) {
+		b->st[k][row] = PG_ROW_DROPPED;
+		log_error("PostgreSQL refused a row and its quarantine", LI("kind", k),
+			  LS("error", o->msg), LS("raw", pg_sql_row_raw(b, k, row)));
+		return;
+	}
+	rj = pg_reject_slot(b);
+	pg_copy(rj->sqlstate, sizeof rj->sqlstate, o->sqlstate);
+	pg_copy(rj->msg, sizeof rj->msg, o->msg);
+	b->rej_[k][row] = rj;
+	b->st[k][row] = PG_ROW_REJECTED;
+	log_warn("PostgreSQL refused a row: quarantined in trading.rejects", LI("kind", k),
+		 LS("sqlstate", o->sqlstate), LS("error", o->msg));
+}
+
+static void pg_round_done(struct pg *p, const struct pg_outcome_ *o)
+{
+	struct pg_batch *b = p->sent_ >= 0 ? &p->batches[p->sent_] : NULL;
+	enum pg_round kind = p->round_;
+
+	p->round_ = PG_ROUND_NONE;
+	if (!PQexitPipelineMode(p->conn_)) {
+		pg_lost(p, PQerrorMessage(p->conn_));
+		return;
+	}
+	if (PQtransactionStatus(p->conn_) == PQTRANS_INERROR)
+		p->need_rollback_ = 1;
+	if (kind == PG_ROUND_BATCH && b && !o->failed) {
+		pg_batch_committed(p, b);
+	} else if (kind == PG_ROUND_BATCH && b) {
+		int row_fault = o->stmt < p->stmts_n_ && p->stmt_kind_[o->stmt] != PG_STMT_CTL &&
+				pg_row_fault(o->sqlstate);
+
+		p->stats.retries++;
+		if (row_fault) {
+			pg_row_refused(p, b, o);
+		} else {
+			log_warn("PostgreSQL batch failed; sending it again after a pause",
+				 LS("sqlstate", o->sqlstate), LS("error", o->msg),
+				 LI("pause_ms", p->backoff_ms_));
+			pg_fail_sticky(p, FR_EIO, o->msg);
+		}
+		b->state = PG_BATCH_QUEUED;
+		p->sent_ = -1;
+		if (!row_fault) {
+			pg_pause(p);
+			return;
+		}
+	} else if (o->failed) {
+		pg_lost(p, o->msg); /* a failed ROLLBACK: start over on a new connection */
+		return;
+	}
+	pg_kick(p);
+}
+
+static void pg_round_results(struct pg *p)
+{
+	struct pg_outcome_ *o = &p->out_;
+
+	while (p->round_ != PG_ROUND_NONE && !PQisBusy(p->conn_)) {
+		PGresult *r = PQgetResult(p->conn_);
+
+		if (!r) {
+			if (!p->got_cur_)
+				break;
+			p->stmt_cur_++;
+			p->got_cur_ = 0;
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			pg_round_done(p, o);
+			return;
+		}
+		pg_note_result(p, r, o);
+		p->got_cur_ = 1;
+		PQclear(r);
+	}
+}
