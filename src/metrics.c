@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "resolv.h"
+
 /* ---- registry ------------------------------------------------------------ */
 
 void metrics_init(struct metrics *m)
@@ -287,7 +289,6 @@ static void metrics_route(struct metrics *m, struct metrics_client *c)
 {
 	static char health[METRICS_HEALTH_MAX];
 	char *sp1 = memchr(c->req, ' ', c->req_len), *sp2, *q;
-	const char *err_body = "";
 	size_t path_len;
 	int head_only, status;
 
@@ -327,7 +328,6 @@ static void metrics_route(struct metrics *m, struct metrics_client *c)
 		               strlen(health), head_only);
 		return;
 	}
-	(void)err_body;
 	metrics_answer(m, c, 404, "text/plain", "not found: try /metrics or /healthz\n", 36, 0);
 }
 
@@ -425,26 +425,19 @@ int metrics_listen(struct metrics *m, struct loop *l, const char *host, unsigned
                    metrics_health_fn health, void *health_ctx)
 {
 	struct sockaddr_storage ss;
+	struct resolv_addr a;
 	socklen_t len;
 	int fd, one = 1;
 
-	memset(&ss, 0, sizeof ss);
 	if (strcmp(host, "localhost") == 0)
 		host = "127.0.0.1";
 	if (port > 65535)
 		return FR_EINVAL;
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		len = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		len = sizeof(struct sockaddr_in6);
-	} else {
+	if (!resolv_literal(host, &a)) {
 		snprintf(m->errmsg, sizeof m->errmsg, "metrics: %s is not an IP address", host);
 		return FR_EINVAL;
 	}
+	len = resolv_addr_sockaddr(&a, (uint16_t)port, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return metrics_fail(m, -1, "socket");

@@ -483,7 +483,8 @@ int resolv_build_query(unsigned char *buf, size_t cap, uint16_t id, const char *
 /* ---- addresses and small helpers ---- */
 
 /* 1 when text is a numeric IPv4 or IPv6 address, stored in *a. */
-static int resolv_literal(const char *text, struct resolv_addr *a)
+/* see resolv.h */
+int resolv_literal(const char *text, struct resolv_addr *a)
 {
 	memset(a, 0, sizeof *a);
 	if (inet_pton(AF_INET, text, a->ip) == 1) {

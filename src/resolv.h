@@ -326,6 +326,11 @@ const char *resolv_status_str(int status);
 /* 0 for RESOLV_OK, else the FR_* code listed in enum resolv_status. */
 int resolv_status_err(int status);
 
+/* 1 and *a filled when text is a numeric IPv4 or IPv6 literal (no brackets),
+ * else 0 (a is zeroed). No I/O: for addresses that must not be looked up,
+ * such as a listening address. */
+int resolv_literal(const char *text, struct resolv_addr *a);
+
 /* The address as text ("10.0.0.1", "2001:db8::1") in buf of cap bytes
  * (INET6_ADDRSTRLEN suffices); returns buf. */
 const char *resolv_addr_str(const struct resolv_addr *a, char *buf, size_t cap);

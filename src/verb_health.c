@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "resolv.h"
+
 #define VERB_HEALTH_ANSWER_MAX 16384
 
 static int64_t vh_now_ms(void)
@@ -73,24 +75,17 @@ static int vh_wait(int fd, short ev, int64_t deadline)
 static int vh_connect(const char *host, unsigned port, int64_t deadline)
 {
 	struct sockaddr_storage ss;
+	struct resolv_addr a;
 	socklen_t len;
 	int fd, err = 0;
 
-	memset(&ss, 0, sizeof ss);
 	if (strcmp(host, "localhost") == 0)
 		host = "127.0.0.1";
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
-		ss.ss_family = AF_INET;
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-		len = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-		ss.ss_family = AF_INET6;
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-		len = sizeof(struct sockaddr_in6);
-	} else {
+	if (!resolv_literal(host, &a)) {
 		errno = EINVAL;
 		return -1;
 	}
+	len = resolv_addr_sockaddr(&a, (uint16_t)port, &ss);
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
