@@ -1695,3 +1695,52 @@ static void pg_round_results(struct pg *p)
 		PQclear(r);
 	}
 }
+
+/* ---- the blocking read --------------------------------------------------- */
+
+/* see pg.h */
+int pg_query_blocking(struct pg *p, const char *sql, pg_row_fn fn, void *arg)
+{
+	const char *vals[PG_PARAMS_MAX + 1];
+	const char *row[64];
+	PGconn *c;
+	PGresult *r;
+	int rc = 0, rows = 0;
+
+	memcpy(vals, p->vals_, sizeof vals);
+	if (p->hostaddr_i_ >= 0 && !p->hostaddr_[0])
+		vals[p->hostaddr_i_] = NULL; /* a name: libpq looks it up (start-up only) */
+	else if (p->hostaddr_i_ >= 0)
+		vals[p->hostaddr_i_] = p->hostaddr_;
+	c = PQconnectdbParams(p->keys_, vals, 0);
+	if (!c || PQstatus(c) != CONNECTION_OK) {
+		pg_set_msg(p->msg, sizeof p->msg, c ? PQerrorMessage(c) : "out of memory");
+		PQfinish(c);
+		return FR_EIO;
+	}
+	if (!PQsendQuery(c, sql) || !PQsetSingleRowMode(c)) {
+		pg_set_msg(p->msg, sizeof p->msg, PQerrorMessage(c));
+		PQfinish(c);
+		return FR_EIO;
+	}
+	while ((r = PQgetResult(c)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+
+		if (st == PGRES_SINGLE_TUPLE && rc == 0) {
+			int n = PQnfields(r);
+
+			if (n > (int)(sizeof row / sizeof row[0]))
+				n = (int)(sizeof row / sizeof row[0]);
+			for (int i = 0; i < n; i++)
+				row[i] = PQgetisnull(r, 0, i) ? NULL : PQgetvalue(r, 0, i);
+			rc = fn(arg, n, row);
+			rows++;
+		} else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0) {
+			pg_set_msg(p->msg, sizeof p->msg, PQresultErrorMessage(r));
+			rc = FR_EIO;
+		}
+		PQclear(r);
+	}
+	PQfinish(c);
+	return rc < 0 ? rc : rows;
+}

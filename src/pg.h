@@ -363,4 +363,22 @@ const struct pg_reject *pg_batch_reject(const struct pg_batch *b, enum pg_kind k
 
 const char *pg_state_str(enum pg_state s);
 
+/* ---- a blocking read, for start-up only ---------------------------------- */
+
+/* One row of pg_query_blocking: vals[0..ncols) as text, NULL for SQL NULL.
+ * Valid during the call. Return 0 to go on, negative to stop (returned). */
+typedef int (*pg_row_fn)(void *arg, int ncols, const char *const *vals);
+
+/*
+ * Runs one read-only query over a connection of its own, BLOCKING, before the
+ * loop runs (the sink's warm-up): the same conninfo keywords as pg_start, the
+ * numeric hostaddr when the host is a literal (a host name is then looked up
+ * by libpq itself, blocking: acceptable once at start-up, never in the loop).
+ * Rows arrive one at a time (libpq single-row mode: memory stays bounded
+ * whatever the table's size). Returns the number of rows, FR_EIO (connection
+ * or query failed; the reason in p->msg, which is not sticky here), or fn's
+ * error. p must be initialised (pg_init) and need not be started.
+ */
+int pg_query_blocking(struct pg *p, const char *sql, pg_row_fn fn, void *arg);
+
 #endif

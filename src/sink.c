@@ -1,0 +1,729 @@
+/*
+ * sink.c -- the sink core: journal, ring, book, PostgreSQL and Redis joined
+ * (see sink.h for the contract).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "sink.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "orderid.h"
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void sink_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = 0;
+}
+
+static int64_t sink_now(const struct sink *s)
+{
+	return s->loop->sys->wall_ms(s->loop->sys->ctx);
+}
+
+/* Logs a record nobody can use, with a prefix of its text. */
+static void sink_log_reject(const char *what, const char *account, const char *why,
+                            const char *raw, size_t n)
+{
+	char head[160];
+
+	if (n >= sizeof head)
+		n = sizeof head - 1;
+	memcpy(head, raw, n);
+	head[n] = 0;
+	log_warn(what, LS("account", account), LS("reason", why), LS("raw", head));
+}
+
+/* ---- the order table ----------------------------------------------------- */
+
+static uint32_t sink_hash(const char *a, const char *b)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *a; a++)
+		h = (h ^ (unsigned char)*a) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u;
+	for (; *b; b++)
+		h = (h ^ (unsigned char)*b) * 16777619u;
+	return h;
+}
+
+static struct sink_order_ *sink_order_slot(struct sink *s, const char *account,
+                                           const char *order_id)
+{
+	return &s->orders_[sink_hash(account, order_id) & (SINK_ORDERS_MAX - 1)];
+}
+
+/* Remembers an order unless the slot holds a newer state of the same order. */
+static void sink_order_note(struct sink *s, const char *account, const struct decode_order *o)
+{
+	struct sink_order_ *e = sink_order_slot(s, account, o->order_id);
+
+	if (!strcmp(e->account, account) && !strcmp(e->order_id, o->order_id) &&
+	    e->updated_ms > o->updated_time_ms)
+		return;
+	sink_copy(e->account, sizeof e->account, account);
+	sink_copy(e->order_id, sizeof e->order_id, o->order_id);
+	e->updated_ms = o->updated_time_ms;
+	book_order_from_decode(&e->o, o);
+}
+
+static const struct book_order *sink_order_find(struct sink *s, const char *account,
+                                                const char *order_id)
+{
+	struct sink_order_ *e;
+
+	if (!order_id[0])
+		return NULL;
+	e = sink_order_slot(s, account, order_id);
+	if (strcmp(e->account, account) != 0 || strcmp(e->order_id, order_id) != 0)
+		return NULL;
+	return &e->o;
+}
+
+/* ---- step 1: messages into the journal ----------------------------------- */
+
+static int sink_journal(struct sink *s, enum journal_kind kind, const char *category,
+                        const char *msg, struct decode_span raw)
+{
+	struct journal_rec r;
+	uint64_t seq;
+	int rc, n;
+
+	if (raw.len > JOURNAL_RAW_MAX) {
+		s->stats.too_large++;
+		sink_log_reject("record larger than the journal takes: not kept", s->account_,
+		                "too large", msg + raw.off, raw.len);
+		return 0;
+	}
+	memset(&r, 0, sizeof r);
+	r.kind = kind;
+	r.source = s->src_;
+	r.received_at_ms = s->received_ms_;
+	sink_copy(r.account, sizeof r.account, s->account_);
+	sink_copy(r.category, sizeof r.category, category);
+	r.raw = msg + raw.off;
+	r.raw_len = raw.len;
+	rc = journal_append(&s->j, &r, &seq);
+	if (rc == FR_EINVAL || rc == FR_ERANGE) {
+		s->stats.rejected++;
+		sink_log_reject("record the journal refuses: not kept", s->account_,
+		                journal_error(&s->j), r.raw, r.raw_len);
+		return 0;
+	}
+	if (rc != 0)
+		return rc;
+	s->stats.records_journaled++;
+	s->stats.fills_journaled += kind == JOURNAL_KIND_EXECUTION;
+	r.seq = seq;
+	n = journal_encode(&r, s->enc_, sizeof s->enc_);
+	if (n > 0) {
+		if (s->ring.next_seq != seq)
+			ring_reset(&s->ring, seq);
+		ring_push(&s->ring, seq, s->enc_, (size_t)n);
+	}
+	return 0;
+}
+
+/* ---- step 2: records into the book and batches --------------------------- */
+
+/* Room in the open batch for a record needing `rows` of kind k (and allocs,
+ * trips, bot positions for a fill of k holders) plus text bytes: the open
+ * batch, after submitting a full one; NULL when no batch is free. */
+static struct pg_batch *sink_room(struct sink *s, enum pg_kind k, int rows, int holders,
+                                  uint32_t text)
+{
+	struct pg_batch *b = pg_batch_open(s->pg);
+	int full;
+
+	if (!b)
+		return NULL;
+	full = b->n[k] + rows > (k == PG_KIND_FILL ? PG_BATCH_FILLS_MAX
+	                         : k == PG_KIND_ORDER ? PG_BATCH_ORDERS_MAX
+	                         : k == PG_KIND_POSITION ? PG_BATCH_POSITIONS_MAX
+	                                                 : PG_BATCH_WALLET_MAX);
+	full |= b->text_used + text > PG_BATCH_TEXT_MAX;
+	if (k == PG_KIND_FILL) {
+		int trips = 2 * holders < PG_BATCH_TRIPS_MAX ? 2 * holders : PG_BATCH_TRIPS_MAX;
+		size_t need = sizeof(struct book_result) - sizeof(struct book_trip) * BOOK_TRIPS_MAX;
+
+		full |= b->n[PG_KIND_ALLOC] + holders > PG_BATCH_ALLOCS_MAX;
+		full |= b->n[PG_KIND_BOTPOS] + holders > PG_BATCH_BOTPOS_MAX;
+		full |= b->n[PG_KIND_TRIP] + trips > PG_BATCH_TRIPS_MAX;
+		full |= s->pools_[b - s->pg->batches].used + need > SINK_POOL_BYTES;
+	}
+	if (!full)
+		return b;
+	for (int i = 0; i < PG_KINDS; i++)
+		if (b->n[i])
+			goto submit;
+	return b; /* empty: takes what it can */
+submit:
+	pg_batch_submit(s->pg, b, s->moved_seq_);
+	s->submitted_seq_ = s->moved_seq_;
+	return pg_batch_open(s->pg);
+}
+
+static void sink_row_lost(struct sink *s, int rc, const char *what)
+{
+	if (rc == 0)
+		return;
+	s->stats.rows_lost++;
+	log_error("a row did not fit its batch", LS("row", what), LS("error", err_str(rc)));
+}
+
+/* Keeps what rds_fill needs of an APPLIED result, for the commit. */
+static void sink_keep_result(struct sink *s, struct pg_batch *b, int fill_i)
+{
+	struct sink_pool_ *pool = &s->pools_[b - s->pg->batches];
+	const struct book_result *r = &s->res_;
+	size_t need = offsetof(struct book_result, allocs) +
+	              sizeof r->allocs[0] * (size_t)r->allocs_n +
+	              sizeof r->positions[0] * (size_t)r->positions_n + 16;
+	unsigned char *p;
+
+	if (pool->used + need > SINK_POOL_BYTES) {
+		sink_row_lost(s, FR_EFULL, "book result");
+		return;
+	}
+	p = pool->buf + pool->used;
+	pool->off[fill_i] = (int32_t)pool->used;
+	memcpy(p, r, offsetof(struct book_result, allocs));
+	p += offsetof(struct book_result, allocs);
+	memcpy(p, r->allocs, sizeof r->allocs[0] * (size_t)r->allocs_n);
+	p += sizeof r->allocs[0] * (size_t)r->allocs_n;
+	memcpy(p, &r->positions_n, sizeof r->positions_n);
+	p += sizeof r->positions_n;
+	memcpy(p, r->positions, sizeof r->positions[0] * (size_t)r->positions_n);
+	pool->used += (uint32_t)((need + 7) & ~(size_t)7);
+}
+
+/* The inverse of sink_keep_result into *r. */
+static void sink_load_result(const struct sink_pool_ *pool, int off, struct book_result *r)
+{
+	const unsigned char *p = pool->buf + off;
+
+	memcpy(r, p, offsetof(struct book_result, allocs));
+	p += offsetof(struct book_result, allocs);
+	memcpy(r->allocs, p, sizeof r->allocs[0] * (size_t)r->allocs_n);
+	p += sizeof r->allocs[0] * (size_t)r->allocs_n;
+	memcpy(&r->positions_n, p, sizeof r->positions_n);
+	p += sizeof r->positions_n;
+	memcpy(r->positions, p, sizeof r->positions[0] * (size_t)r->positions_n);
+	r->trips_n = 0;
+}
+
+static void sink_add_applied(struct sink *s, struct pg_batch *b, const char *account,
+                             const struct decode_exec *x)
+{
+	const struct book_result *r = &s->res_;
+
+	if (r->allocs_n > 1)
+		for (int i = 0; i < r->allocs_n; i++)
+			sink_row_lost(s, pg_batch_add_alloc(b, account, x->exec_id, &r->allocs[i]),
+			              "allocation");
+	for (int i = 0; i < r->trips_n; i++)
+		sink_row_lost(s, pg_batch_add_trip(b, &r->trips[i]), "trip");
+	for (int i = 0; i < r->positions_n; i++)
+		sink_row_lost(s, pg_batch_add_bot_position(b, &r->positions[i]), "bot position");
+}
+
+static int sink_move_exec(void *ctx, const struct decode_env *env, const struct decode_exec *x)
+{
+	struct sink *s = ctx;
+	const char *account = s->account_;
+	int holders = book_holders(s->book, account, x->category, x->symbol) + 1;
+	struct pg_batch *b = sink_room(s, PG_KIND_FILL, 1, holders, x->raw.len + 1);
+	struct pg_derived d;
+	int rc, st, fill_i;
+
+	(void)env;
+	if (!b)
+		return FR_EAGAIN;
+	rc = st = book_apply(s->book, account, x, sink_order_find(s, account, x->order_id), &s->res_);
+	fill_i = b->n[PG_KIND_FILL];
+	if (rc == BOOK_APPLIED)
+		pg_derived_from_book(&d, &s->res_);
+	if (rc < 0) {
+		s->stats.book_errors++;
+		log_warn("fill the book refuses: stored unattributed", LS("account", account),
+		         LS("exec_id", x->exec_id), LS("reason", s->res_.why));
+	} else if (rc == BOOK_DUPLICATE) {
+		s->stats.book_duplicates++;
+	} else if (rc == BOOK_LATE) {
+		s->stats.late++;
+		log_warn("late fill: stored, book not rebuilt", LS("account", account),
+		         LS("symbol", x->symbol), LS("exec_id", x->exec_id));
+	}
+	rc = pg_batch_add_fill(b, account, x, s->wrap_, rc == BOOK_APPLIED ? &d : NULL,
+	                       s->received_ms_);
+	if (rc != 0) {
+		sink_row_lost(s, rc, "fill");
+		return 0;
+	}
+	s->pools_[b - s->pg->batches].off[fill_i] = -1;
+	if (st == BOOK_APPLIED) {
+		sink_add_applied(s, b, account, x);
+		sink_keep_result(s, b, fill_i);
+	}
+	return 0;
+}
+
+static int sink_move_order(void *ctx, const struct decode_env *env, const struct decode_order *o)
+{
+	struct sink *s = ctx;
+	struct pg_batch *b = sink_room(s, PG_KIND_ORDER, 1, 0, o->raw.len + 1);
+	struct orderid_parsed id;
+	const char *link = o->order_link_id[0] ? o->order_link_id : o->parent_order_link_id;
+
+	(void)env;
+	if (!b)
+		return FR_EAGAIN;
+	sink_order_note(s, s->account_, o);
+	if (orderid_parse(link, strlen(link), s->cfg, &id) != 0)
+		memset(&id, 0, sizeof id);
+	sink_row_lost(s, pg_batch_add_order(b, s->account_, o, s->wrap_, id.bot, id.reason), "order");
+	return 0;
+}
+
+static int sink_move_position(void *ctx, const struct decode_env *env,
+                              const struct decode_position *p)
+{
+	struct sink *s = ctx;
+	struct pg_batch *b = sink_room(s, PG_KIND_POSITION, 1, 0, p->raw.len + 1);
+
+	(void)env;
+	if (!b)
+		return FR_EAGAIN;
+	rds_exchange_position(s->rds, s->account_, p);
+	sink_row_lost(s, pg_batch_add_position(b, s->account_, p, s->wrap_), "position");
+	return 0;
+}
+
+static int sink_move_wallet(void *ctx, const struct decode_env *env, const struct decode_wallet *w)
+{
+	struct sink *s = ctx;
+	int rows = w->coin_index <= 0 ? (w->coins_n > 0 ? w->coins_n : 1) : 0;
+	struct pg_batch *b = sink_room(s, PG_KIND_WALLET, rows, 0, w->account_raw.len + 1);
+
+	if (!b)
+		return FR_EAGAIN;
+	sink_row_lost(s, pg_batch_add_wallet(b, s->account_, w, s->wrap_, env->time_ms.v),
+	              "wallet");
+	return 0;
+}
+
+static const struct decode_sink sink_move_cbs = {
+	NULL, sink_move_exec, sink_move_order, sink_move_position, sink_move_wallet, NULL, NULL,
+};
+
+/* Puts raw into a REST envelope carrying category and the received time. */
+static int sink_wrap(struct sink *s, const struct journal_rec *r)
+{
+	int n = snprintf(s->wrap_, sizeof s->wrap_,
+	                 "{\"retCode\":0,\"retMsg\":\"OK\",\"time\":%lld,\"result\":{"
+	                 "\"category\":\"%s\",\"list\":[",
+	                 (long long)r->received_at_ms, r->category);
+
+	if (n < 0 || (size_t)n + r->raw_len + 3 > sizeof s->wrap_)
+		return FR_ERANGE;
+	memcpy(s->wrap_ + n, r->raw, r->raw_len);
+	memcpy(s->wrap_ + n + r->raw_len, "]}}", 3);
+	return n + (int)r->raw_len + 3;
+}
+
+/* The record of sequence seq, from the ring or else the journal. 1, 0 none. */
+static int sink_read(struct sink *s, uint64_t seq, struct journal_rec *r)
+{
+	const void *p;
+	size_t n;
+	int rc;
+
+	if (ring_get(&s->ring, seq, &p, &n) == 0 && journal_decode(p, n, r, NULL) > 0)
+		return 1;
+	if (s->it_.next_seq != seq)
+		journal_iter_init(&s->j, &s->it_, seq);
+	rc = journal_iter_next(&s->j, &s->it_, r);
+	if (rc == 1 && r->seq != seq)
+		return 0;
+	return rc;
+}
+
+static const enum decode_kind sink_kinds[] = {
+	[JOURNAL_KIND_EXECUTION] = DECODE_KIND_EXECUTION,
+	[JOURNAL_KIND_ORDER] = DECODE_KIND_ORDER,
+	[JOURNAL_KIND_POSITION] = DECODE_KIND_POSITION,
+	[JOURNAL_KIND_WALLET] = DECODE_KIND_WALLET,
+};
+
+/* Moves one record into the open batch: 1 moved, 0 stop (no batch free or
+ * nothing to read). */
+static int sink_move_one(struct sink *s, uint64_t seq)
+{
+	struct journal_rec r;
+	int n, rc = sink_read(s, seq, &r);
+
+	if (rc < 0) {
+		log_error("journal read failed", LS("error", journal_error(&s->j)));
+		return 0;
+	}
+	if (rc == 0)
+		return 0;
+	n = sink_wrap(s, &r);
+	s->account_ = r.account;
+	s->received_ms_ = r.received_at_ms;
+	s->phase_ = SINK_PH_MOVE;
+	struct decode_sink cbs = sink_move_cbs;
+
+	cbs.ctx = s;
+	rc = n < 0 ? n : decode_rest(&s->d, sink_kinds[r.kind], s->wrap_, (size_t)n, &cbs);
+	if (rc == FR_EAGAIN)
+		return 0;
+	if (rc < 0)
+		log_warn("journal record does not decode again: skipped", LI("seq", seq),
+		         LS("reason", s->d.why));
+	s->moved_seq_ = seq;
+	s->stats.records_moved++;
+	return 1;
+}
+
+/* see sink.h */
+void sink_before_sleep(struct loop *l, void *arg)
+{
+	struct sink *s = arg;
+	struct journal_stat st;
+	struct pg_batch *b;
+	uint64_t upto;
+
+	(void)l;
+	if (!s->open)
+		return;
+	if (journal_sync(&s->j) != 0 && !s->err) {
+		s->err = FR_EIO;
+		sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
+		log_error("journal sync failed: the sink stops", LS("error", s->msg));
+	}
+	if (s->err)
+		return;
+	journal_stat(&s->j, &st);
+	upto = st.unsynced_first_seq ? st.unsynced_first_seq - 1 : st.last_seq;
+	while (s->moved_seq_ < upto && sink_move_one(s, s->moved_seq_ + 1))
+		;
+	if (s->moved_seq_ > s->submitted_seq_ && (b = pg_batch_open(s->pg)) != NULL) {
+		pg_batch_submit(s->pg, b, s->moved_seq_);
+		s->submitted_seq_ = s->moved_seq_;
+	}
+}
+
+/* ---- step 3: commits ----------------------------------------------------- */
+
+/* see sink.h */
+void sink_pg_on_commit(void *arg, struct pg *p, const struct pg_batch *b)
+{
+	struct sink *s = arg;
+	struct sink_pool_ *pool = &s->pools_[b - p->batches];
+	int64_t now = sink_now(s);
+
+	s->stats.commits++;
+	if (b->seq > s->j.checkpoint && journal_checkpoint(&s->j, b->seq) != 0)
+		log_warn("journal checkpoint failed", LS("error", journal_error(&s->j)));
+	for (int i = 0; i < b->n[PG_KIND_FILL]; i++) {
+		const struct pg_fill *f = &b->fills[i];
+		int st = b->st[PG_KIND_FILL][i];
+		int pub = st == PG_ROW_NEW || b->in_doubt;
+
+		s->stats.fills_written += st == PG_ROW_NEW;
+		s->stats.fills_deduplicated += st == PG_ROW_DUP;
+		s->stats.latency_last_ms = now - f->received_at_ms;
+		if (s->stats.latency_last_ms > s->stats.latency_max_ms)
+			s->stats.latency_max_ms = s->stats.latency_last_ms;
+		if (pool->off[i] < 0)
+			continue;
+		sink_load_result(pool, pool->off[i], &s->res_);
+		s->stats.published += pub;
+		rds_fill(s->rds, f->account, &f->x, &s->res_, pub ? RDS_PUBLISH : RDS_NO_PUBLISH);
+	}
+	pool->used = 0;
+	for (int i = 0; i < PG_BATCH_FILLS_MAX; i++)
+		pool->off[i] = -1;
+}
+
+/* ---- step 1 again: the decode callbacks of messages ----------------------- */
+
+static int sink_take_exec(void *ctx, const struct decode_env *env, const struct decode_exec *x)
+{
+	struct sink *s = ctx;
+
+	(void)env;
+	s->stats.fills_received++;
+	return sink_journal(s, JOURNAL_KIND_EXECUTION, x->category, s->take_msg_, x->raw);
+}
+
+static int sink_take_order(void *ctx, const struct decode_env *env, const struct decode_order *o)
+{
+	struct sink *s = ctx;
+
+	(void)env;
+	return sink_journal(s, JOURNAL_KIND_ORDER, o->category, s->take_msg_, o->raw);
+}
+
+static int sink_take_position(void *ctx, const struct decode_env *env,
+                              const struct decode_position *p)
+{
+	struct sink *s = ctx;
+
+	(void)env;
+	return sink_journal(s, JOURNAL_KIND_POSITION, p->category, s->take_msg_, p->raw);
+}
+
+/* A wallet account is journaled once, whole, at its first coin. */
+static int sink_take_wallet(void *ctx, const struct decode_env *env, const struct decode_wallet *w)
+{
+	struct sink *s = ctx;
+
+	(void)env;
+	if (w->coin_index > 0)
+		return 0;
+	return sink_journal(s, JOURNAL_KIND_WALLET, "", s->take_msg_, w->account_raw);
+}
+
+static int sink_take_reject(void *ctx, const struct decode_env *env, const struct decode_reject *r)
+{
+	struct sink *s = ctx;
+
+	(void)env;
+	s->stats.rejected++;
+	sink_log_reject("undecodable record: not kept", s->account_, r->reason,
+	                s->take_msg_ + r->raw.off, r->raw.len);
+	return 0;
+}
+
+static const struct decode_sink sink_take_cbs = {
+	NULL,           sink_take_exec, sink_take_order, sink_take_position,
+	sink_take_wallet, NULL,         sink_take_reject,
+};
+
+static int sink_take(struct sink *s, const char *account, enum journal_source src,
+                     const char *category, const char *msg, size_t len)
+{
+	struct decode_sink cbs = sink_take_cbs;
+	int rc;
+
+	if (s->err)
+		return s->err;
+	s->stats.messages++;
+	s->phase_ = SINK_PH_TAKE;
+	s->account_ = account;
+	s->src_ = src;
+	s->received_ms_ = sink_now(s);
+	s->take_msg_ = msg;
+	cbs.ctx = s;
+	if (src == JOURNAL_SRC_PUSH) {
+		rc = decode_push(&s->d, msg, len, &cbs);
+	} else {
+		rc = decode_rest(&s->d, DECODE_KIND_NONE, msg, len, &cbs);
+		if (rc >= 0 && category[0] && !s->d.env.category[0])
+			log_debug("REST page without result.category", LS("category", category));
+	}
+	if (rc == FR_EFULL || rc == FR_EIO) {
+		s->stats.refused++;
+		if (rc == FR_EIO) {
+			s->err = FR_EIO; /* a failed write that could not be undone: sticky */
+			sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
+		}
+		return rc;
+	}
+	return 0; /* whole-message rejects were logged by sink_take_reject */
+}
+
+/* see sink.h */
+int sink_push(struct sink *s, const char *account, const char *msg, size_t len)
+{
+	return sink_take(s, account, JOURNAL_SRC_PUSH, "", msg, len);
+}
+
+/* see sink.h */
+int sink_rest_page(struct sink *s, const char *account, const char *category, const char *body,
+                   size_t len)
+{
+	return sink_take(s, account, JOURNAL_SRC_REST, category, body, len);
+}
+
+/* ---- start-up ------------------------------------------------------------ */
+
+static int sink_warm_order(void *ctx, const struct decode_env *env, const struct decode_order *o)
+{
+	struct sink *s = ctx;
+
+	(void)env;
+	sink_order_note(s, s->account_, o);
+	book_order_from_decode(&s->warm_order_, o);
+	s->have_warm_order_ = 1;
+	return 0;
+}
+
+static int sink_warm_exec(void *ctx, const struct decode_env *env, const struct decode_exec *x)
+{
+	struct sink *s = ctx;
+	int rc;
+
+	(void)env;
+	rc = book_apply(s->book, s->account_, x, s->have_warm_order_ ? &s->warm_order_ : NULL,
+	                &s->res_);
+	if (rc == BOOK_APPLIED) {
+		s->stats.warmed++;
+		rds_fill(s->rds, s->account_, x, &s->res_, RDS_NO_PUBLISH);
+	} else if (rc < 0) {
+		log_warn("stored fill the book refuses", LS("exec_id", x->exec_id),
+		         LS("reason", s->res_.why));
+	}
+	return 0;
+}
+
+static const struct decode_sink sink_warm_cbs = {
+	NULL, sink_warm_exec, sink_warm_order, NULL, NULL, NULL, NULL,
+};
+
+/* One row: account, category, fill raw, order raw (or NULL). */
+static int sink_warm_row(void *arg, int ncols, const char *const *v)
+{
+	struct sink *s = arg;
+	struct decode_sink cbs = sink_warm_cbs;
+	struct journal_rec r;
+	int n;
+
+	cbs.ctx = s;
+	if (ncols < 4 || !v[0] || !v[1] || !v[2])
+		return 0;
+	memset(&r, 0, sizeof r);
+	sink_copy(r.category, sizeof r.category, v[1]);
+	s->account_ = v[0];
+	s->have_warm_order_ = 0;
+	if (v[3] && strlen(v[3]) <= JOURNAL_RAW_MAX) {
+		r.raw = v[3];
+		r.raw_len = (uint32_t)strlen(v[3]);
+		if ((n = sink_wrap(s, &r)) > 0)
+			decode_rest(&s->d, DECODE_KIND_ORDER, s->wrap_, (size_t)n, &cbs);
+	}
+	if (strlen(v[2]) > JOURNAL_RAW_MAX)
+		return 0;
+	r.raw = v[2];
+	r.raw_len = (uint32_t)strlen(v[2]);
+	if ((n = sink_wrap(s, &r)) > 0 &&
+	    decode_rest(&s->d, DECODE_KIND_EXECUTION, s->wrap_, (size_t)n, &cbs) < 0)
+		log_warn("stored fill does not decode", LS("reason", s->d.why));
+	return 0;
+}
+
+static int sink_has_schema(void *arg, int ncols, const char *const *v)
+{
+	*(int *)arg = ncols >= 1 && v[0] && v[0][0] == 't';
+	return 0;
+}
+
+static int sink_warm(struct sink *s)
+{
+	int have = 0, rc;
+
+	s->phase_ = SINK_PH_WARM;
+	rc = pg_query_blocking(s->pg, "SELECT to_regclass('trading.fills') IS NOT NULL",
+	                       sink_has_schema, &have);
+	if (rc >= 0 && have)
+		rc = pg_query_blocking(
+		        s->pg,
+		        "SELECT f.account, f.category, f.raw::text, o.raw::text"
+		        " FROM trading.fills f LEFT JOIN trading.orders o"
+		        " ON o.account = f.account AND o.order_id = f.order_id AND f.order_id <> ''"
+		        " ORDER BY f.account, f.category, f.symbol, f.exec_time,"
+		        " COALESCE(f.seq, -1), f.exec_id COLLATE \"C\"",
+		        sink_warm_row, s);
+	if (rc < 0) {
+		sink_copy(s->msg, sizeof s->msg, s->pg->msg);
+		log_error("warm-up from PostgreSQL failed", LS("error", s->msg));
+		return FR_EIO;
+	}
+	log_info("book warmed from PostgreSQL", LI("fills", s->stats.warmed));
+	return 0;
+}
+
+/* see sink.h */
+int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *b, struct pg *p,
+              struct rds *r, const struct sink_opts *o)
+{
+	struct journal_stat st;
+	int rc;
+
+	memset(&s->stats, 0, sizeof s->stats);
+	memset(s->orders_, 0, sizeof s->orders_);
+	s->cfg = c;
+	s->loop = l;
+	s->book = b;
+	s->pg = p;
+	s->rds = r;
+	s->err = 0;
+	s->msg[0] = 0;
+	for (int i = 0; i < PG_BATCHES_MAX; i++) {
+		s->pools_[i].used = 0;
+		for (int k = 0; k < PG_BATCH_FILLS_MAX; k++)
+			s->pools_[i].off[k] = -1;
+	}
+	rc = journal_open(&s->j, &o->journal);
+	if (rc != 0) {
+		sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
+		return rc;
+	}
+	journal_stat(&s->j, &st);
+	s->moved_seq_ = st.checkpoint;
+	s->submitted_seq_ = st.checkpoint;
+	memset(&s->it_, 0, sizeof s->it_);
+	ring_init(&s->ring, s->ring_buf_, sizeof s->ring_buf_, s->j.next_seq);
+	if (st.last_seq > st.checkpoint)
+		log_info("journal records to replay", LI("from", st.checkpoint + 1),
+		         LI("to", st.last_seq));
+	if (o->warm && (rc = sink_warm(s)) != 0) {
+		journal_close(&s->j);
+		return rc;
+	}
+	s->open = 1;
+	return 0;
+}
+
+/* see sink.h */
+void sink_close(struct sink *s)
+{
+	if (!s->open)
+		return;
+	journal_sync(&s->j);
+	journal_close(&s->j);
+	s->open = 0;
+}
+
+/* see sink.h */
+void sink_abandon(struct sink *s)
+{
+	journal_close(&s->j);
+	s->open = 0;
+}
+
+/* see sink.h */
+uint64_t sink_spill_depth(const struct sink *s)
+{
+	struct journal_stat st;
+
+	journal_stat(&s->j, &st);
+	return st.last_seq > st.checkpoint ? st.last_seq - st.checkpoint : 0;
+}
+
+/* see sink.h */
+int sink_healthy(const struct sink *s)
+{
+	return s->open && !s->err && !s->j.broken && pg_ready(s->pg) &&
+	       rds_state(s->rds) == RDS_READY;
+}
