@@ -28,7 +28,9 @@
 #include "verb_decode.h"
 #include "verb_health.h"
 #include "verb_migrate.h"
+#include "verb_rebuild.h"
 #include "verb_orderid.h"
+#include "verb_run.h"
 #include "verb_spill.h"
 
 #define MAIN_DEFAULT_CONFIG "/etc/fillrelay.conf"
@@ -61,21 +63,21 @@ static int verb_check(struct main_opts *o);
 static int main_verb_decode(struct main_opts *o);
 static int main_verb_orderid(struct main_opts *o);
 static int main_verb_migrate(struct main_opts *o);
+static int main_verb_rebuild(struct main_opts *o);
 static int main_verb_health(struct main_opts *o);
 static int main_verb_spill(struct main_opts *o);
+static int main_verb_run(struct main_opts *o);
 
 static const struct main_verb main_verbs[] = {
-	{ "run", NULL, "run [-c FILE]",
-	  "hold the private streams open and write every fill to PostgreSQL and Redis",
-	  "the sink path (fill ring, journal, PostgreSQL, Redis)" },
+	{ "run", main_verb_run, "run [-c FILE]",
+	  "hold the private streams open and write every fill to PostgreSQL and Redis", NULL },
 	{ "check", verb_check, "check [-c FILE] [--connect]",
 	  "validate the configuration (--connect: also try each account's REST API and stream)",
 	  NULL },
 	{ "migrate", main_verb_migrate, "migrate [-c FILE]",
 	  "create or upgrade the trading schema (prints the version before and after)", NULL },
-	{ "rebuild", NULL, "rebuild [-c FILE]",
-	  "recompute derived columns and Redis from trading.fills in exchange order",
-	  "the PostgreSQL sink" },
+	{ "rebuild", main_verb_rebuild, "rebuild [-c FILE]",
+	  "recompute derived columns and Redis from trading.fills in exchange order", NULL },
 	{ "decode", main_verb_decode, "decode [-c FILE [--account NAME]] FILE|-",
 	  "print what fillrelay makes of a push or REST response, one JSON line per record",
 	  NULL },
@@ -384,6 +386,23 @@ static int main_verb_migrate(struct main_opts *o)
 	return verb_migrate(&main_cfg);
 }
 
+/* see main_verbs and verb_rebuild.h */
+static int main_verb_rebuild(struct main_opts *o)
+{
+	int rc = main_load_config(o);
+
+	if (rc != EX_OK)
+		return rc;
+	if (o->nargs != 0) {
+		fprintf(stderr, "fillrelay rebuild: takes no arguments\n");
+		return EX_USAGE;
+	}
+	rc = main_reserve_memory();
+	if (rc != EX_OK)
+		return rc;
+	return verb_rebuild(&main_cfg);
+}
+
 /* see main_verbs and verb_health.h */
 static int main_verb_health(struct main_opts *o)
 {
@@ -425,6 +444,23 @@ static int main_verb_spill(struct main_opts *o)
 		so.limit_bytes = main_cfg.listener.spill_limit_bytes;
 	}
 	return verb_spill(o->nargs, o->args, &so);
+}
+
+/* see main_verbs and verb_run.h */
+static int main_verb_run(struct main_opts *o)
+{
+	int rc = main_load_config(o);
+
+	if (rc != EX_OK)
+		return rc;
+	if (o->nargs != 0) {
+		fprintf(stderr, "fillrelay run: takes no arguments\n");
+		return EX_USAGE;
+	}
+	rc = main_reserve_memory();
+	if (rc != EX_OK)
+		return rc;
+	return verb_run(&main_cfg);
 }
 
 int main(int argc, char **argv)

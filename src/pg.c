@@ -1059,30 +1059,36 @@ static const char pg_sql_trip[] =
 	" gross_pnl = excluded.gross_pnl, fees = excluded.fees, funding = excluded.funding,"
 	" net_pnl = excluded.net_pnl, currency = excluded.currency RETURNING 1";
 
+static void pg_pp_trip(struct pg_params *pp, const struct book_trip *t);
+
 static int pg_sql_trip_send(PGconn *c, const struct pg_batch *b, int i)
 {
 	static struct pg_params pp;
-	const struct book_trip *t = &b->trips[i];
 
-	pp.n = 0;
-	pp_str(&pp, t->account);
-	pp_str(&pp, t->bot);
-	pp_str(&pp, t->category);
-	pp_str(&pp, t->symbol);
-	pp_int(&pp, t->trade_seq);
-	pp_int(&pp, t->position_idx);
-	pp_str(&pp, pg_side_str(t->side));
-	pp_str(&pp, t->entry_reason);
-	pp_str(&pp, t->close_reason);
-	pp_int(&pp, t->opened_at_ms);
-	pp_int(&pp, t->closed_at_ms);
-	pp_decv(&pp, t->qty);
-	pp_decv(&pp, t->gross_pnl);
-	pp_decv(&pp, t->fees);
-	pp_decv(&pp, t->funding);
-	pp_decv(&pp, t->net_pnl);
-	pp_str(&pp, t->currency);
+	pg_pp_trip(&pp, &b->trips[i]);
 	return pg_send(c, pg_sql_trip, &pp);
+}
+
+static void pg_pp_trip(struct pg_params *pp, const struct book_trip *t)
+{
+	pp->n = 0;
+	pp_str(pp, t->account);
+	pp_str(pp, t->bot);
+	pp_str(pp, t->category);
+	pp_str(pp, t->symbol);
+	pp_int(pp, t->trade_seq);
+	pp_int(pp, t->position_idx);
+	pp_str(pp, pg_side_str(t->side));
+	pp_str(pp, t->entry_reason);
+	pp_str(pp, t->close_reason);
+	pp_int(pp, t->opened_at_ms);
+	pp_int(pp, t->closed_at_ms);
+	pp_decv(pp, t->qty);
+	pp_decv(pp, t->gross_pnl);
+	pp_decv(pp, t->fees);
+	pp_decv(pp, t->funding);
+	pp_decv(pp, t->net_pnl);
+	pp_str(pp, t->currency);
 }
 
 /* The book's rows are replaced only by a state at least as late (exchange
@@ -1107,34 +1113,38 @@ static const char pg_sql_botpos[] =
 	" WHERE (excluded.last_exec_time, excluded.last_exec_id COLLATE \"C\")"
 	" >= (t.last_exec_time, t.last_exec_id COLLATE \"C\") RETURNING 1";
 
+static void pg_pp_botpos(struct pg_params *pp, const struct book_position *q)
+{
+	pp->n = 0;
+	pp_str(pp, q->account);
+	pp_str(pp, q->bot);
+	pp_str(pp, q->category);
+	pp_str(pp, q->symbol);
+	pp_int(pp, q->position_idx);
+	pp_decv(pp, q->size);
+	pp_decv(pp, q->avg_price);
+	pp_decv(pp, q->realized_pnl);
+	pp_decv(pp, q->fees);
+	pp_decv(pp, q->funding);
+	pp_str(pp, q->currency);
+	pp_int(pp, q->trade_seq);
+	pp_int(pp, q->open.seq);
+	pp_str(pp, pg_side_str(q->open.side));
+	pp_str(pp, q->open.entry_reason);
+	pp_int(pp, q->open.opened_at_ms);
+	pp_decv(pp, q->open.qty);
+	pp_decv(pp, q->open.gross_pnl);
+	pp_decv(pp, q->open.fees);
+	pp_decv(pp, q->open.funding);
+	pp_str(pp, q->last_exec_id);
+	pp_int(pp, q->last_exec_time_ms);
+}
+
 static int pg_sql_botpos_send(PGconn *c, const struct pg_batch *b, int i)
 {
 	static struct pg_params pp;
-	const struct book_position *q = &b->botpos[i];
 
-	pp.n = 0;
-	pp_str(&pp, q->account);
-	pp_str(&pp, q->bot);
-	pp_str(&pp, q->category);
-	pp_str(&pp, q->symbol);
-	pp_int(&pp, q->position_idx);
-	pp_decv(&pp, q->size);
-	pp_decv(&pp, q->avg_price);
-	pp_decv(&pp, q->realized_pnl);
-	pp_decv(&pp, q->fees);
-	pp_decv(&pp, q->funding);
-	pp_str(&pp, q->currency);
-	pp_int(&pp, q->trade_seq);
-	pp_int(&pp, q->open.seq);
-	pp_str(&pp, pg_side_str(q->open.side));
-	pp_str(&pp, q->open.entry_reason);
-	pp_int(&pp, q->open.opened_at_ms);
-	pp_decv(&pp, q->open.qty);
-	pp_decv(&pp, q->open.gross_pnl);
-	pp_decv(&pp, q->open.fees);
-	pp_decv(&pp, q->open.funding);
-	pp_str(&pp, q->last_exec_id);
-	pp_int(&pp, q->last_exec_time_ms);
+	pg_pp_botpos(&pp, &b->botpos[i]);
 	return pg_send(c, pg_sql_botpos, &pp);
 }
 
@@ -1701,12 +1711,26 @@ static void pg_round_results(struct pg *p)
 /* see pg.h */
 int pg_query_blocking(struct pg *p, const char *sql, pg_row_fn fn, void *arg)
 {
-	const char *vals[PG_PARAMS_MAX + 1];
-	const char *row[64];
-	PGconn *c;
-	PGresult *r;
-	int rc = 0, rows = 0;
+	struct pg_blk k;
+	int rc = pg_blk_open(p, &k);
 
+	if (rc != 0)
+		return rc;
+	rc = pg_blk_query(&k, sql, 0, NULL, fn, arg);
+	pg_blk_close(&k);
+	return rc;
+}
+
+/* ---- blocking statements ------------------------------------------------- */
+
+/* see pg.h */
+int pg_blk_open(struct pg *p, struct pg_blk *k)
+{
+	const char *vals[PG_PARAMS_MAX + 1];
+	PGconn *c;
+
+	k->p = p;
+	k->conn = NULL;
 	memcpy(vals, p->vals_, sizeof vals);
 	if (p->hostaddr_i_ >= 0 && !p->hostaddr_[0])
 		vals[p->hostaddr_i_] = NULL; /* a name: libpq looks it up (start-up only) */
@@ -1718,9 +1742,30 @@ int pg_query_blocking(struct pg *p, const char *sql, pg_row_fn fn, void *arg)
 		PQfinish(c);
 		return FR_EIO;
 	}
-	if (!PQsendQuery(c, sql) || !PQsetSingleRowMode(c)) {
+	k->conn = c;
+	return 0;
+}
+
+/* see pg.h */
+void pg_blk_close(struct pg_blk *k)
+{
+	if (k->conn)
+		PQfinish(k->conn);
+	k->conn = NULL;
+}
+
+/* see pg.h */
+int pg_blk_query(struct pg_blk *k, const char *sql, int nparams, const char *const *params,
+                 pg_row_fn fn, void *arg)
+{
+	struct pg *p = k->p;
+	PGconn *c = k->conn;
+	const char *row[64];
+	PGresult *r;
+	int rc = 0, rows = 0;
+
+	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0) || !PQsetSingleRowMode(c)) {
 		pg_set_msg(p->msg, sizeof p->msg, PQerrorMessage(c));
-		PQfinish(c);
 		return FR_EIO;
 	}
 	while ((r = PQgetResult(c)) != NULL) {
@@ -1741,6 +1786,216 @@ int pg_query_blocking(struct pg *p, const char *sql, pg_row_fn fn, void *arg)
 		}
 		PQclear(r);
 	}
-	PQfinish(c);
 	return rc < 0 ? rc : rows;
+}
+
+/* Runs one statement; returns the rows it affected (PQcmdTuples) or FR_EIO. */
+static int pg_blk_run(struct pg_blk *k, const char *sql, const struct pg_params *pp)
+{
+	PGresult *r = PQexecParams(k->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->v : NULL, NULL,
+	                           NULL, 0);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	int rc;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		pg_set_msg(k->p->msg, sizeof k->p->msg,
+		           r ? PQresultErrorMessage(r) : PQerrorMessage(k->conn));
+		PQclear(r);
+		return FR_EIO;
+	}
+	rc = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return rc;
+}
+
+/* see pg.h */
+int pg_blk_exec(struct pg_blk *k, const char *sql)
+{
+	int rc = pg_blk_run(k, sql, NULL);
+
+	return rc < 0 ? rc : 0;
+}
+
+static const char pg_sql_derived[] =
+	"UPDATE trading.fills SET bot_id = $3, reason = $4, close_reason = $5,"
+	" realized_pnl = $6, trade_seq = $7 WHERE account = $1 AND exec_id = $2 AND"
+	" (bot_id, reason, close_reason, realized_pnl, trade_seq) IS DISTINCT FROM"
+	" ($3, $4, $5, $6::numeric, $7::bigint)";
+
+/* see pg.h */
+int pg_blk_fill_derived(struct pg_blk *k, const char *account, const char *exec_id,
+                        const struct pg_derived *d)
+{
+	static struct pg_params pp;
+	struct pg_derived none;
+
+	if (!d || !d->bot[0]) {
+		if (d)
+			none = *d;
+		else
+			memset(&none, 0, sizeof none);
+		pg_copy(none.bot, sizeof none.bot, BOOK_BOT_UNATTRIBUTED);
+		d = &none;
+	}
+	pp.n = 0;
+	pp_str(&pp, account);
+	pp_str(&pp, exec_id);
+	pp_str(&pp, d->bot);
+	pp_str(&pp, d->reason);
+	pp_str(&pp, d->close_reason);
+	pp_decv(&pp, d->realized_pnl);
+	pp_int(&pp, d->trade_seq);
+	return pg_blk_run(k, pg_sql_derived, &pp);
+}
+
+static const char pg_sql_alloc_rb[] =
+	"INSERT INTO trading.fill_allocations AS t (account, exec_id, bot_id, position_idx, qty,"
+	" fee, realized_pnl, trade_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+	" ON CONFLICT (account, exec_id, bot_id, position_idx) DO UPDATE SET"
+	" qty = excluded.qty, fee = excluded.fee, realized_pnl = excluded.realized_pnl,"
+	" trade_seq = excluded.trade_seq WHERE (t.qty, t.fee, t.realized_pnl, t.trade_seq)"
+	" IS DISTINCT FROM (excluded.qty, excluded.fee, excluded.realized_pnl,"
+	" excluded.trade_seq)";
+
+static const char pg_sql_alloc_keep[] =
+	"DELETE FROM trading.fill_allocations WHERE account = $1 AND exec_id = $2 AND"
+	" NOT (bot_id || ':' || position_idx = ANY (string_to_array($3, ',')))";
+
+/* see pg.h */
+int pg_blk_allocs(struct pg_blk *k, const char *account, const char *exec_id,
+                  const struct book_result *r)
+{
+	static struct pg_params pp;
+	char keep[BOOK_ALLOC_MAX * (BOOK_BOT_MAX + 8)];
+	size_t used = 0;
+	int rc, changed = 0;
+
+	keep[0] = 0;
+	for (int i = 0; r && r->allocs_n > 1 && i < r->allocs_n; i++) {
+		const struct book_alloc *a = &r->allocs[i];
+
+		pp.n = 0;
+		pp_str(&pp, account);
+		pp_str(&pp, exec_id);
+		pp_str(&pp, a->bot);
+		pp_int(&pp, a->position_idx);
+		pp_decv(&pp, a->qty);
+		pp_decv(&pp, a->fee);
+		pp_decv(&pp, a->realized_pnl);
+		pp_int(&pp, a->trade_seq);
+		if ((rc = pg_blk_run(k, pg_sql_alloc_rb, &pp)) < 0)
+			return rc;
+		changed += rc;
+		used += (size_t)snprintf(keep + used, sizeof keep - used, "%s%s:%d",
+		                         used ? "," : "", a->bot, a->position_idx);
+	}
+	pp.n = 0;
+	pp_str(&pp, account);
+	pp_str(&pp, exec_id);
+	pp_str(&pp, keep);
+	if ((rc = pg_blk_run(k, pg_sql_alloc_keep, &pp)) < 0)
+		return rc;
+	return changed + rc;
+}
+
+static const char pg_sql_trip_rb[] =
+	"INSERT INTO trading.trades_pnl AS t (account, bot_id, category, symbol, trade_seq,"
+	" position_idx, side, entry_reason, close_reason, opened_at, closed_at, qty, gross_pnl,"
+	" fees, funding, net_pnl, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+	PG_MS(10) ", " PG_MS(11) ", $12, $13, $14, $15, $16, $17)"
+	" ON CONFLICT (account, bot_id, category, symbol, trade_seq) DO UPDATE SET"
+	" position_idx = excluded.position_idx, side = excluded.side,"
+	" entry_reason = excluded.entry_reason, close_reason = excluded.close_reason,"
+	" opened_at = excluded.opened_at, closed_at = excluded.closed_at, qty = excluded.qty,"
+	" gross_pnl = excluded.gross_pnl, fees = excluded.fees, funding = excluded.funding,"
+	" net_pnl = excluded.net_pnl, currency = excluded.currency"
+	" WHERE (t.position_idx, t.side, t.entry_reason, t.close_reason, t.opened_at,"
+	" t.closed_at, t.qty, t.gross_pnl, t.fees, t.funding, t.net_pnl, t.currency)"
+	" IS DISTINCT FROM (excluded.position_idx, excluded.side, excluded.entry_reason,"
+	" excluded.close_reason, excluded.opened_at, excluded.closed_at, excluded.qty,"
+	" excluded.gross_pnl, excluded.fees, excluded.funding, excluded.net_pnl,"
+	" excluded.currency)";
+
+/* see pg.h */
+int pg_blk_trip(struct pg_blk *k, const struct book_trip *t)
+{
+	static struct pg_params pp;
+
+	pg_pp_trip(&pp, t);
+	return pg_blk_run(k, pg_sql_trip_rb, &pp);
+}
+
+/* keep is "BOT:MAXSEQ,...": a trip stays when its bot is listed with a
+ * MAXSEQ >= its trade_seq. */
+static const char pg_sql_trips_keep[] =
+	"DELETE FROM trading.trades_pnl t WHERE account = $1 AND category = $2 AND symbol = $3"
+	" AND NOT EXISTS (SELECT 1 FROM unnest(string_to_array($4, ',')) AS k(v)"
+	" WHERE split_part(k.v, ':', 1) = t.bot_id"
+	" AND t.trade_seq <= split_part(k.v, ':', 2)::bigint)";
+
+/* see pg.h */
+int pg_blk_trips_keep(struct pg_blk *k, const char *account, const char *category,
+                      const char *symbol, const char *keep)
+{
+	static struct pg_params pp;
+
+	pp.n = 0;
+	pp_str(&pp, account);
+	pp_str(&pp, category);
+	pp_str(&pp, symbol);
+	pp_str(&pp, keep);
+	return pg_blk_run(k, pg_sql_trips_keep, &pp);
+}
+
+static const char pg_sql_botpos_rb[] =
+	"INSERT INTO trading.bot_positions AS t (account, bot_id, category, symbol,"
+	" position_idx, size, avg_price, realized_pnl, fees, funding, currency, trade_seq,"
+	" open_seq, open_side, entry_reason, opened_at, open_qty, open_gross_pnl, open_fees,"
+	" open_funding, last_exec_id, last_exec_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+	" $9, $10, $11, $12, $13, $14, $15, CASE WHEN $13::bigint > 0 THEN " PG_MS(16)
+	" END, $17, $18, $19, $20, $21, " PG_MS(22) ")"
+	" ON CONFLICT (account, bot_id, category, symbol, position_idx) DO UPDATE SET"
+	" size = excluded.size, avg_price = excluded.avg_price,"
+	" realized_pnl = excluded.realized_pnl, fees = excluded.fees,"
+	" funding = excluded.funding, currency = excluded.currency,"
+	" trade_seq = excluded.trade_seq, open_seq = excluded.open_seq,"
+	" open_side = excluded.open_side, entry_reason = excluded.entry_reason,"
+	" opened_at = excluded.opened_at, open_qty = excluded.open_qty,"
+	" open_gross_pnl = excluded.open_gross_pnl, open_fees = excluded.open_fees,"
+	" open_funding = excluded.open_funding, last_exec_id = excluded.last_exec_id,"
+	" last_exec_time = excluded.last_exec_time"
+	" WHERE (t.size, t.avg_price, t.realized_pnl, t.fees, t.funding, t.currency,"
+	" t.trade_seq, t.open_seq, t.open_side, t.entry_reason, t.opened_at, t.open_qty,"
+	" t.open_gross_pnl, t.open_fees, t.open_funding, t.last_exec_id, t.last_exec_time)"
+	" IS DISTINCT FROM (excluded.size, excluded.avg_price, excluded.realized_pnl,"
+	" excluded.fees, excluded.funding, excluded.currency, excluded.trade_seq,"
+	" excluded.open_seq, excluded.open_side, excluded.entry_reason, excluded.opened_at,"
+	" excluded.open_qty, excluded.open_gross_pnl, excluded.open_fees,"
+	" excluded.open_funding, excluded.last_exec_id, excluded.last_exec_time)";
+
+/* see pg.h */
+int pg_blk_bot_position(struct pg_blk *k, const struct book_position *q)
+{
+	static struct pg_params pp;
+
+	pg_pp_botpos(&pp, q);
+	return pg_blk_run(k, pg_sql_botpos_rb, &pp);
+}
+
+static const char pg_sql_botpos_keep[] =
+	"DELETE FROM trading.bot_positions WHERE account = $1 AND category = $2 AND symbol = $3"
+	" AND NOT (bot_id || ':' || position_idx = ANY (string_to_array($4, ',')))";
+
+/* see pg.h */
+int pg_blk_bot_positions_keep(struct pg_blk *k, const char *account, const char *category,
+                              const char *symbol, const char *keep)
+{
+	static struct pg_params pp;
+
+	pp.n = 0;
+	pp_str(&pp, account);
+	pp_str(&pp, category);
+	pp_str(&pp, symbol);
+	pp_str(&pp, keep);
+	return pg_blk_run(k, pg_sql_botpos_keep, &pp);
 }

@@ -381,4 +381,52 @@ typedef int (*pg_row_fn)(void *arg, int ncols, const char *const *vals);
  */
 int pg_query_blocking(struct pg *p, const char *sql, pg_row_fn fn, void *arg);
 
+/* ---- blocking statements, for rebuilds ----------------------------------- */
+
+/*
+ * A connection of its own, BLOCKING, like pg_query_blocking's (same keywords,
+ * the numeric hostaddr when known): for rebuilding a symbol's derived rows
+ * (sink.h "Late fills", the rebuild verb). Every call waits for the server.
+ * The writers below change a row only when a value differs (IS DISTINCT FROM)
+ * and return the number of rows they inserted, updated or deleted, so a
+ * rebuild of an already correct symbol reports 0. Errors: FR_EIO with the
+ * reason in p->msg (not sticky). The connection is the caller's: one
+ * pg_blk_close per successful pg_blk_open. libpq allocates (the arena).
+ */
+struct pg_blk {
+	struct pg *p;
+	void *conn; /* PGconn, NULL when closed */
+};
+
+int pg_blk_open(struct pg *p, struct pg_blk *k);
+void pg_blk_close(struct pg_blk *k);
+/* A statement without parameters or rows (BEGIN, COMMIT, ROLLBACK): 0. */
+int pg_blk_exec(struct pg_blk *k, const char *sql);
+/* A query with n text parameters (NULL = SQL NULL); rows stream to fn one at
+ * a time (single-row mode). Returns the row count or FR_EIO or fn's error. */
+int pg_blk_query(struct pg_blk *k, const char *sql, int n, const char *const *params,
+                 pg_row_fn fn, void *arg);
+/* trading.fills' derived columns of (account, exec_id); d NULL: what a fill
+ * the book did not apply carries (bot "unattributed", no reason, no PnL). */
+int pg_blk_fill_derived(struct pg_blk *k, const char *account, const char *exec_id,
+                        const struct pg_derived *d);
+/* trading.fill_allocations of (account, exec_id): r's parts when it has more
+ * than one (upserted), every other row of that fill deleted. */
+int pg_blk_allocs(struct pg_blk *k, const char *account, const char *exec_id,
+                  const struct book_result *r);
+/* trading.trades_pnl: upsert of one round trip. */
+int pg_blk_trip(struct pg_blk *k, const struct book_trip *t);
+/* Deletes the round trips of (account, category, symbol) that are not in
+ * keep: "BOT:MAXSEQ,BOT:MAXSEQ,..." (a bot's trips above MAXSEQ, and every
+ * trip of a bot not listed). */
+int pg_blk_trips_keep(struct pg_blk *k, const char *account, const char *category,
+                      const char *symbol, const char *keep);
+/* trading.bot_positions: upsert of one position, without the exchange-order
+ * guard of batches (a rebuild's state replaces whatever is stored). */
+int pg_blk_bot_position(struct pg_blk *k, const struct book_position *q);
+/* Deletes the bot positions of (account, category, symbol) whose
+ * "BOT:POSITIONIDX" is not in keep (comma-separated). */
+int pg_blk_bot_positions_keep(struct pg_blk *k, const char *account, const char *category,
+                              const char *symbol, const char *keep);
+
 #endif

@@ -134,6 +134,8 @@ static int sink_journal(struct sink *s, enum journal_kind kind, const char *cate
 
 /* ---- step 2: records into the book and batches --------------------------- */
 
+static void sink_rebuild_dirty(struct sink *s);
+
 /* Room in the open batch for a record needing `rows` of kind k (and allocs,
  * trips, bot positions for a fill of k holders) plus text bytes: the open
  * batch, after submitting a full one; NULL when no batch is free. */
@@ -235,19 +237,59 @@ static void sink_add_applied(struct sink *s, struct pg_batch *b, const char *acc
 		sink_row_lost(s, pg_batch_add_bot_position(b, &r->positions[i]), "bot position");
 }
 
+/* ---- dirty symbols (late fills wait for a rebuild) ------------------------ */
+
+static int sink_dirty_find(const struct sink *s, const char *account, const char *category,
+                           const char *symbol)
+{
+	for (int i = 0; i < s->dirty_n_; i++) {
+		const struct sink_dirty_ *e = &s->dirty_[i];
+
+		if (!strcmp(e->account, account) && !strcmp(e->category, category) &&
+		    !strcmp(e->symbol, symbol))
+			return i;
+	}
+	return -1;
+}
+
+/* 0 marked (or already), FR_EFULL when the table is full. */
+static int sink_dirty_add(struct sink *s, const char *account, const struct decode_exec *x)
+{
+	struct sink_dirty_ *e;
+
+	if (sink_dirty_find(s, account, x->category, x->symbol) >= 0)
+		return 0;
+	if (s->dirty_n_ >= SINK_DIRTY_MAX)
+		return FR_EFULL;
+	e = &s->dirty_[s->dirty_n_++];
+	sink_copy(e->account, sizeof e->account, account);
+	sink_copy(e->category, sizeof e->category, x->category);
+	sink_copy(e->symbol, sizeof e->symbol, x->symbol);
+	return 0;
+}
+
 static int sink_move_exec(void *ctx, const struct decode_env *env, const struct decode_exec *x)
 {
 	struct sink *s = ctx;
 	const char *account = s->account_;
 	int holders = book_holders(s->book, account, x->category, x->symbol) + 1;
-	struct pg_batch *b = sink_room(s, PG_KIND_FILL, 1, holders, x->raw.len + 1);
+	struct pg_batch *b;
 	struct pg_derived d;
 	int rc, st, fill_i;
 
 	(void)env;
+	if (sink_dirty_find(s, account, x->category, x->symbol) >= 0) {
+		s->stats.held++; /* a rebuild is pending: this fill waits in the journal */
+		return FR_EAGAIN;
+	}
+	b = sink_room(s, PG_KIND_FILL, 1, holders, x->raw.len + 1);
 	if (!b)
 		return FR_EAGAIN;
 	rc = st = book_apply(s->book, account, x, sink_order_find(s, account, x->order_id), &s->res_);
+	if (rc == BOOK_LATE && sink_dirty_add(s, account, x) != 0) {
+		s->stats.held++; /* nothing changed in the book: try again after rebuilds */
+		return FR_EAGAIN;
+	}
 	fill_i = b->n[PG_KIND_FILL];
 	if (rc == BOOK_APPLIED)
 		pg_derived_from_book(&d, &s->res_);
@@ -259,8 +301,8 @@ static int sink_move_exec(void *ctx, const struct decode_env *env, const struct 
 		s->stats.book_duplicates++;
 	} else if (rc == BOOK_LATE) {
 		s->stats.late++;
-		log_warn("late fill: stored, book not rebuilt", LS("account", account),
-		         LS("symbol", x->symbol), LS("exec_id", x->exec_id));
+		log_warn("late fill: the symbol is rebuilt once it is stored",
+		         LS("account", account), LS("symbol", x->symbol), LS("exec_id", x->exec_id));
 	}
 	rc = pg_batch_add_fill(b, account, x, s->wrap_, rc == BOOK_APPLIED ? &d : NULL,
 	                       s->received_ms_);
@@ -324,19 +366,27 @@ static const struct decode_sink sink_move_cbs = {
 	NULL, sink_move_exec, sink_move_order, sink_move_position, sink_move_wallet, NULL, NULL,
 };
 
-/* Puts raw into a REST envelope carrying category and the received time. */
-static int sink_wrap(struct sink *s, const struct journal_rec *r)
+/* Puts raw into a REST envelope carrying category and a time: its length in
+ * buf (SINK_WRAP_MAX bytes), or FR_ERANGE. */
+static int sink_wrap_into(char *buf, int64_t ms, const char *category, const char *raw,
+                          size_t len)
 {
-	int n = snprintf(s->wrap_, sizeof s->wrap_,
+	int n = snprintf(buf, SINK_WRAP_MAX,
 	                 "{\"retCode\":0,\"retMsg\":\"OK\",\"time\":%lld,\"result\":{"
 	                 "\"category\":\"%s\",\"list\":[",
-	                 (long long)r->received_at_ms, r->category);
+	                 (long long)ms, category);
 
-	if (n < 0 || (size_t)n + r->raw_len + 3 > sizeof s->wrap_)
+	if (n < 0 || (size_t)n + len + 3 > SINK_WRAP_MAX)
 		return FR_ERANGE;
-	memcpy(s->wrap_ + n, r->raw, r->raw_len);
-	memcpy(s->wrap_ + n + r->raw_len, "]}}", 3);
-	return n + (int)r->raw_len + 3;
+	memcpy(buf + n, raw, len);
+	memcpy(buf + n + len, "]}}", 3);
+	return n + (int)len + 3;
+}
+
+/* A journal record in its envelope, in s->wrap_. */
+static int sink_wrap(struct sink *s, const struct journal_rec *r)
+{
+	return sink_wrap_into(s->wrap_, r->received_at_ms, r->category, r->raw, r->raw_len);
 }
 
 /* The record of sequence seq, from the ring or else the journal. 1, 0 none. */
@@ -394,6 +444,241 @@ static int sink_move_one(struct sink *s, uint64_t seq)
 	return 1;
 }
 
+/* ---- rebuilds ------------------------------------------------------------ */
+
+/* see sink.h */
+void sink_rebuild_init(struct sink_rebuild *rb, const struct cfg *c, struct book *b,
+                       struct pg *p, sink_rebuilt_fn fn, void *ctx)
+{
+	rb->cfg = c;
+	rb->book = b;
+	rb->pg = p;
+	rb->fn = fn;
+	rb->ctx = ctx;
+	rb->symbols = rb->fills = rb->changed = 0;
+	rb->w_.conn = NULL;
+	rb->w_.p = p;
+}
+
+/* Adds a write's result: rows changed, or the error that stops the rebuild. */
+static int sink_rb_count(struct sink_rebuild *rb, int rc)
+{
+	if (rc < 0) {
+		rb->err_ = rc;
+		return rc;
+	}
+	rb->changed += (uint64_t)rc;
+	return 0;
+}
+
+/* Remembers the highest closed round trip of a bot. */
+static void sink_rb_keep(struct sink_rebuild *rb, const struct book_trip *t)
+{
+	int i;
+
+	for (i = 0; i < rb->keep_n_; i++)
+		if (!strcmp(rb->keep_[i].bot, t->bot))
+			break;
+	if (i == rb->keep_n_) {
+		if (i >= (int)(sizeof rb->keep_ / sizeof rb->keep_[0]))
+			return; /* cannot happen: holders are bounded; its trips then go */
+		sink_copy(rb->keep_[i].bot, sizeof rb->keep_[i].bot, t->bot);
+		rb->keep_[i].max_seq = 0;
+		rb->keep_n_++;
+	}
+	if (t->trade_seq > rb->keep_[i].max_seq)
+		rb->keep_[i].max_seq = t->trade_seq;
+}
+
+static int sink_rb_order(void *ctx, const struct decode_env *env, const struct decode_order *o)
+{
+	struct sink_rebuild *rb = ctx;
+
+	(void)env;
+	book_order_from_decode(&rb->order_, o);
+	rb->have_order_ = 1;
+	return 0;
+}
+
+/* One stored fill, in exchange order: applied, its derived rows rewritten. */
+static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct decode_exec *x)
+{
+	struct sink_rebuild *rb = ctx;
+	struct book_result *r = &rb->res_;
+	struct pg_derived d;
+	int st = book_apply(rb->book, rb->account_, x, rb->have_order_ ? &rb->order_ : NULL, r);
+
+	(void)env;
+	rb->fills++;
+	if (st < 0)
+		log_warn("stored fill the book refuses", LS("exec_id", x->exec_id), LS("reason", r->why));
+	if (st == BOOK_APPLIED)
+		pg_derived_from_book(&d, r);
+	if (sink_rb_count(rb, pg_blk_fill_derived(&rb->w_, rb->account_, x->exec_id,
+	                                          st == BOOK_APPLIED ? &d : NULL)) ||
+	    sink_rb_count(rb, pg_blk_allocs(&rb->w_, rb->account_, x->exec_id,
+	                                    st == BOOK_APPLIED ? r : NULL)))
+		return rb->err_;
+	if (st != BOOK_APPLIED)
+		return 0;
+	for (int i = 0; i < r->trips_n; i++) {
+		if (sink_rb_count(rb, pg_blk_trip(&rb->w_, &r->trips[i])))
+			return rb->err_;
+		sink_rb_keep(rb, &r->trips[i]);
+	}
+	if (rb->fn)
+		rb->fn(rb->ctx, rb->account_, x, r);
+	return 0;
+}
+
+static const struct decode_sink sink_rb_cbs = {
+	NULL, sink_rb_exec, sink_rb_order, NULL, NULL, NULL, NULL,
+};
+
+/* One row: category, fill raw, order raw (or NULL). */
+static int sink_rb_row(void *arg, int ncols, const char *const *v)
+{
+	struct sink_rebuild *rb = arg;
+	struct decode_sink cbs = sink_rb_cbs;
+	int n;
+
+	cbs.ctx = rb;
+	if (ncols < 3 || !v[0] || !v[1])
+		return 0;
+	rb->have_order_ = 0;
+	if (v[2] && (n = sink_wrap_into(rb->wrap_, 0, v[0], v[2], strlen(v[2]))) > 0)
+		decode_rest(&rb->d_, DECODE_KIND_ORDER, rb->wrap_, (size_t)n, &cbs);
+	n = sink_wrap_into(rb->wrap_, 0, v[0], v[1], strlen(v[1]));
+	if (n < 0) {
+		log_warn("stored fill too large to rebuild: skipped", LS("account", rb->account_));
+		return 0;
+	}
+	if (decode_rest(&rb->d_, DECODE_KIND_EXECUTION, rb->wrap_, (size_t)n, &cbs) < 0 &&
+	    rb->err_)
+		return rb->err_;
+	return 0;
+}
+
+/* The symbol's positions and round trips as the rebuilt book has them. */
+static int sink_rb_finish(struct sink_rebuild *rb, const char *account, const char *category,
+                          const char *symbol)
+{
+	static char keep[(BOOK_ALLOC_MAX + 1) * 3 * (BOOK_BOT_MAX + 24)];
+	const struct book_position *q;
+	size_t used = 0;
+	int cur = 0;
+
+	keep[0] = 0;
+	while ((q = book_position_next(rb->book, &cur)) != NULL) {
+		if (strcmp(q->account, account) || strcmp(q->category, category) ||
+		    strcmp(q->symbol, symbol))
+			continue;
+		if (sink_rb_count(rb, pg_blk_bot_position(&rb->w_, q)))
+			return rb->err_;
+		if (used + BOOK_BOT_MAX + 24 < sizeof keep)
+			used += (size_t)snprintf(keep + used, sizeof keep - used, "%s%s:%d",
+			                         used ? "," : "", q->bot, q->position_idx);
+	}
+	if (sink_rb_count(rb, pg_blk_bot_positions_keep(&rb->w_, account, category, symbol, keep)))
+		return rb->err_;
+	used = 0;
+	keep[0] = 0;
+	for (int i = 0; i < rb->keep_n_; i++)
+		used += (size_t)snprintf(keep + used, sizeof keep - used, "%s%s:%lld",
+		                         used ? "," : "", rb->keep_[i].bot,
+		                         (long long)rb->keep_[i].max_seq);
+	return sink_rb_count(rb, pg_blk_trips_keep(&rb->w_, account, category, symbol, keep));
+}
+
+static const char sink_rb_sql[] =
+	"SELECT f.category, f.raw::text, o.raw::text"
+	" FROM trading.fills f LEFT JOIN trading.orders o"
+	" ON o.account = f.account AND o.order_id = f.order_id AND f.order_id <> ''"
+	" WHERE f.account = $1 AND f.category = $2 AND f.symbol = $3"
+	" ORDER BY f.exec_time, COALESCE(f.seq, -1), f.exec_id COLLATE \"C\"";
+
+/* see sink.h */
+int sink_rebuild_symbol(struct sink_rebuild *rb, const char *account, const char *category,
+                        const char *symbol)
+{
+	const char *params[3] = { account, category, symbol };
+	struct pg_blk rd;
+	uint64_t changed0 = rb->changed;
+	int rc;
+
+	rb->err_ = 0;
+	rb->keep_n_ = 0;
+	rb->account_ = account;
+	if (pg_blk_open(rb->pg, &rd) != 0)
+		return FR_EIO;
+	if (pg_blk_open(rb->pg, &rb->w_) != 0) {
+		pg_blk_close(&rd);
+		return FR_EIO;
+	}
+	rc = pg_blk_exec(&rb->w_, "BEGIN");
+	if (rc == 0) {
+		book_reset_symbol(rb->book, account, category, symbol);
+		rc = pg_blk_query(&rd, sink_rb_sql, 3, params, sink_rb_row, rb);
+	}
+	if (rc >= 0)
+		rc = sink_rb_finish(rb, account, category, symbol);
+	if (rc >= 0)
+		rc = pg_blk_exec(&rb->w_, "COMMIT");
+	else
+		pg_blk_exec(&rb->w_, "ROLLBACK");
+	pg_blk_close(&rb->w_);
+	pg_blk_close(&rd);
+	if (rc < 0) {
+		rb->changed = changed0;
+		return FR_EIO;
+	}
+	rb->symbols++;
+	return 0;
+}
+
+static void sink_rebuilt_rds(void *ctx, const char *account, const struct decode_exec *x,
+                             const struct book_result *r)
+{
+	struct sink *s = ctx;
+
+	rds_fill(s->rds, account, x, r, RDS_NO_PUBLISH);
+}
+
+static void sink_rebuild_wake(struct loop *l, int id, void *arg)
+{
+	(void)l;
+	(void)id;
+	(void)arg; /* only wakes the loop: the next before-sleep step retries */
+}
+
+/* Rebuilds the dirty symbols once PostgreSQL holds all their fills. */
+static void sink_rebuild_dirty(struct sink *s)
+{
+	int64_t now = sink_now(s);
+
+	if (!pg_ready(s->pg) || !pg_drained(s->pg) || now < s->rebuild_after_ms_)
+		return;
+	while (s->dirty_n_ > 0) {
+		struct sink_dirty_ *e = &s->dirty_[0];
+		uint64_t fills0 = s->rb_.fills, changed0 = s->rb_.changed;
+
+		if (sink_rebuild_symbol(&s->rb_, e->account, e->category, e->symbol) != 0) {
+			s->stats.rebuild_failures++;
+			s->rebuild_after_ms_ = now + SINK_REBUILD_RETRY_MS;
+			log_warn("rebuild of a symbol failed: retried", LS("account", e->account),
+			         LS("symbol", e->symbol), LS("error", s->pg->msg));
+			loop_timer_add(s->loop, SINK_REBUILD_RETRY_MS, 0, sink_rebuild_wake, s);
+			return;
+		}
+		s->stats.rebuilds++;
+		log_info("symbol rebuilt in exchange order", LS("account", e->account),
+		         LS("category", e->category), LS("symbol", e->symbol),
+		         LI("fills", s->rb_.fills - fills0), LI("rows_changed", s->rb_.changed - changed0));
+		memmove(&s->dirty_[0], &s->dirty_[1], sizeof s->dirty_[0] * (size_t)(s->dirty_n_ - 1));
+		s->dirty_n_--;
+	}
+}
+
 /* see sink.h */
 void sink_before_sleep(struct loop *l, void *arg)
 {
@@ -412,11 +697,15 @@ void sink_before_sleep(struct loop *l, void *arg)
 	}
 	if (s->err)
 		return;
+	if (s->dirty_n_)
+		sink_rebuild_dirty(s);
 	journal_stat(&s->j, &st);
 	upto = st.unsynced_first_seq ? st.unsynced_first_seq - 1 : st.last_seq;
 	while (s->moved_seq_ < upto && sink_move_one(s, s->moved_seq_ + 1))
 		;
-	if (s->moved_seq_ > s->submitted_seq_ && (b = pg_batch_open(s->pg)) != NULL) {
+	/* A rebuild waits for every batch: an open one, even empty, is sent. */
+	if ((s->moved_seq_ > s->submitted_seq_ || (s->dirty_n_ && s->pg->open_ >= 0)) &&
+	    (b = pg_batch_open(s->pg)) != NULL) {
 		pg_batch_submit(s->pg, b, s->moved_seq_);
 		s->submitted_seq_ = s->moved_seq_;
 	}
@@ -463,6 +752,15 @@ static int sink_take_exec(void *ctx, const struct decode_env *env, const struct 
 
 	(void)env;
 	s->stats.fills_received++;
+	if (s->src_ == JOURNAL_SRC_REST && s->rev_n_ < SINK_PAGE_MAX) {
+		/* Bybit lists newest first: keep the page's fills and journal them
+		 * oldest first (sink_take), so a backfill page is not a run of late
+		 * fills, each forcing a rebuild of its symbol. */
+		s->rev_[s->rev_n_].raw = x->raw;
+		memcpy(s->rev_[s->rev_n_].category, x->category, sizeof s->rev_[0].category);
+		s->rev_n_++;
+		return 0;
+	}
 	return sink_journal(s, JOURNAL_KIND_EXECUTION, x->category, s->take_msg_, x->raw);
 }
 
@@ -528,9 +826,17 @@ static int sink_take(struct sink *s, const char *account, enum journal_source sr
 	if (src == JOURNAL_SRC_PUSH) {
 		rc = decode_push(&s->d, msg, len, &cbs);
 	} else {
+		s->rev_n_ = 0;
 		rc = decode_rest(&s->d, DECODE_KIND_NONE, msg, len, &cbs);
 		if (rc >= 0 && category[0] && !s->d.env.category[0])
 			log_debug("REST page without result.category", LS("category", category));
+		for (int i = s->rev_n_ - 1; i >= 0 && rc != FR_EFULL && rc != FR_EIO; i--) {
+			int r = sink_journal(s, JOURNAL_KIND_EXECUTION, s->rev_[i].category, msg,
+			                     s->rev_[i].raw);
+			if (r == FR_EFULL || r == FR_EIO)
+				rc = r;
+		}
+		s->rev_n_ = 0;
 	}
 	if (rc == FR_EFULL || rc == FR_EIO) {
 		s->stats.refused++;
@@ -662,6 +968,9 @@ int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *
 
 	memset(&s->stats, 0, sizeof s->stats);
 	memset(s->orders_, 0, sizeof s->orders_);
+	s->dirty_n_ = 0;
+	s->rebuild_after_ms_ = 0;
+	sink_rebuild_init(&s->rb_, c, b, p, sink_rebuilt_rds, s);
 	s->cfg = c;
 	s->loop = l;
 	s->book = b;
@@ -726,4 +1035,10 @@ int sink_healthy(const struct sink *s)
 {
 	return s->open && !s->err && !s->j.broken && pg_ready(s->pg) &&
 	       rds_state(s->rds) == RDS_READY;
+}
+
+/* see sink.h */
+int sink_dirty(const struct sink *s)
+{
+	return s->dirty_n_;
 }

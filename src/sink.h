@@ -61,16 +61,34 @@
  * older one in its slot. A fill whose order is unknown (never seen, or
  * evicted) is applied with what it carries itself (book.h: positionIdx 0).
  *
- * Late fills (BOOK_LATE). In this part a late fill is written to PostgreSQL
- * (ON CONFLICT dedupes it when it was there already; a genuinely new late
- * fill is stored with bot "unattributed" and no derived columns), counted in
- * stats.late and logged at warn; the book is NOT rebuilt and Redis is not
- * touched. Restarting the process corrects the book and Redis (the warm-up
- * applies every stored fill in exchange order), but not the stored derived
- * columns of that fill. A later part adds the rebuild: reset the symbol, re-
- * apply its fills from PostgreSQL plus the uncommitted ones, rewrite its
- * derived rows. After a restart the journal records replayed that PostgreSQL
- * already holds are book DUPLICATEs or LATEs of this kind: harmless.
+ * Late fills (BOOK_LATE). A fill that sorts before the last one applied to
+ * its symbol (account, category, symbol) is written to PostgreSQL in the open
+ * batch as the book left it (ON CONFLICT dedupes it; a new one is stored
+ * "unattributed" with no derived columns for now), counted in stats.late,
+ * and the symbol is marked dirty (SINK_DIRTY_MAX symbols at a time; when the
+ * table is full the record waits like a held one). From then on the sink
+ * HOLDS: it stops moving records at the first record of a dirty symbol (they
+ * stay in the journal: nothing is lost, the spill grows meanwhile). Once every
+ * batch has committed (pg_drained: PostgreSQL then holds every fill of the
+ * symbol) and pg is ready, the next sink_before_sleep rebuilds each dirty
+ * symbol (sink_rebuild_symbol: its fills read from trading.fills in exchange
+ * order, joined with trading.orders, re-applied from a reset symbol; derived
+ * columns, allocations, round trips and bot positions rewritten in one
+ * transaction; every APPLIED result reported to rds with RDS_NO_PUBLISH,
+ * whose equal versions overwrite) and then moves on. So a symbol ends exactly
+ * as if its fills had arrived in exchange order, in PostgreSQL and in Redis.
+ * The rebuild runs over BLOCKING libpq connections of its own (two: one
+ * streams the fills, one writes): the loop stalls for the rebuild of one
+ * symbol (connect + about 3 statements per fill); a failed rebuild (logged)
+ * keeps the symbol dirty and is tried again after SINK_REBUILD_RETRY_MS.
+ * Not yet done: (1) Redis keys of a bot that no longer holds anything in the
+ * symbol after a rebuild (its position came from a wrong-order attribution)
+ * are not removed: it keeps its last value (a restart does not remove it
+ * either); trading.bot_positions IS corrected (the row is deleted). (2) A
+ * late fill that is new to PostgreSQL is not published on the fills channel
+ * (its position keys are rewritten by the rebuild). After a
+ * restart the journal records replayed that PostgreSQL already holds are
+ * book DUPLICATEs, or LATEs whose rebuild changes nothing.
  *
  * Start-up (sink_open). Opens the journal (recovery per journal.h: a torn
  * tail is cut, damage refuses with the file and offset in journal_error),
@@ -110,6 +128,9 @@
 #define SINK_RING_BYTES (4u << 20)    /* records kept in memory for the sinks */
 #define SINK_POOL_BYTES (512u * 1024) /* book results of one batch's fills */
 #define SINK_WRAP_MAX (JOURNAL_RAW_MAX + 256) /* a raw record in its envelope */
+#define SINK_DIRTY_MAX 16             /* symbols waiting for a rebuild */
+#define SINK_PAGE_MAX 200             /* fills of one REST page journaled oldest first */
+#define SINK_REBUILD_RETRY_MS 1000    /* after a failed rebuild */
 
 _Static_assert((SINK_ORDERS_MAX & (SINK_ORDERS_MAX - 1)) == 0, "a power of two");
 
@@ -130,6 +151,9 @@ struct sink_stats {
 	uint64_t rows_lost;       /* rows a batch had no room for (logged) */
 	uint64_t published;       /* fills reported with RDS_PUBLISH */
 	uint64_t warmed;          /* fills applied by the warm-up */
+	uint64_t rebuilds;        /* symbols rebuilt after late fills */
+	uint64_t rebuild_failures;
+	uint64_t held;            /* before-sleep steps that held a dirty symbol's record */
 	uint64_t commits;
 	int64_t latency_last_ms;  /* received -> committed, of the last fill */
 	int64_t latency_max_ms;
@@ -156,6 +180,45 @@ struct sink_pool_ {
 
 enum sink_phase_ { SINK_PH_TAKE = 0, SINK_PH_MOVE, SINK_PH_WARM };
 
+/* Called with every APPLIED result of a rebuild, in exchange order. */
+typedef void (*sink_rebuilt_fn)(void *ctx, const char *account, const struct decode_exec *x,
+                                const struct book_result *r);
+
+/*
+ * A rebuild of symbols from trading.fills (see "Late fills"); also used by
+ * the rebuild verb. Caller-owned (about 200 KiB: the decoder). The counters
+ * add up over calls: fills re-applied, rows changed (inserted, updated or
+ * deleted: 0 when everything stored was already right).
+ */
+struct sink_rebuild {
+	const struct cfg *cfg;
+	struct book *book;
+	struct pg *pg;
+	sink_rebuilt_fn fn; /* may be NULL */
+	void *ctx;
+	uint64_t symbols, fills, changed;
+	/* private */
+	const char *account_;
+	int err_;
+	struct pg_blk w_;
+	int have_order_;
+	struct book_order order_;
+	int keep_n_; /* bots with closed round trips in this symbol */
+	struct {
+		char bot[BOOK_BOT_MAX];
+		int64_t max_seq;
+	} keep_[BOOK_ALLOC_MAX + 1];
+	struct decode d_;
+	struct book_result res_;
+	char wrap_[SINK_WRAP_MAX];
+};
+
+struct sink_dirty_ {
+	char account[CFG_NAME_MAX];
+	char category[DECODE_CATEGORY_MAX];
+	char symbol[DECODE_SYMBOL_MAX];
+};
+
 struct sink {
 	const struct cfg *cfg;
 	struct loop *loop;
@@ -171,12 +234,21 @@ struct sink {
 	enum journal_source src_;
 	const char *account_;
 	const char *take_msg_;
+	int rev_n_; /* fills of the REST page being taken, in list order */
+	struct {
+		struct decode_span raw;
+		char category[DECODE_CATEGORY_MAX];
+	} rev_[SINK_PAGE_MAX];
 	int64_t received_ms_;
 	int take_rc_;
 	uint64_t moved_seq_;     /* last journal record moved into a batch */
 	uint64_t submitted_seq_; /* seq of the last batch submitted */
 	int have_warm_order_;
 	struct book_order warm_order_;
+	int dirty_n_;
+	struct sink_dirty_ dirty_[SINK_DIRTY_MAX];
+	int64_t rebuild_after_ms_; /* no rebuild attempt before this wall time */
+	struct sink_rebuild rb_;
 	struct journal_iter it_;
 	struct journal j;
 	struct decode d;
@@ -230,5 +302,22 @@ uint64_t sink_spill_depth(const struct sink *s);
 
 /* 1 when the journal is writable, PostgreSQL ready and Redis READY. */
 int sink_healthy(const struct sink *s);
+
+/* Symbols waiting for a rebuild (see "Late fills"): 0 when none is held. */
+int sink_dirty(const struct sink *s);
+
+/* Prepares rb (counters zeroed): b and p as for the sink; fn may be NULL. */
+void sink_rebuild_init(struct sink_rebuild *rb, const struct cfg *c, struct book *b,
+                       struct pg *p, sink_rebuilt_fn fn, void *ctx);
+
+/*
+ * Rebuilds (account, category, symbol) from trading.fills (see "Late fills"),
+ * BLOCKING: resets the symbol in the book, re-applies its stored fills in
+ * exchange order, writes every derived row that differs in one transaction.
+ * Returns 0, or FR_EIO (a connection or statement failed: rolled back; the
+ * reason in pg->msg; the book then holds the fills read so far).
+ */
+int sink_rebuild_symbol(struct sink_rebuild *rb, const char *account, const char *category,
+                        const char *symbol);
 
 #endif

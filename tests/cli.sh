@@ -67,7 +67,18 @@ for verb in run check migrate rebuild decode orderid fills pnl positions spill h
 		contains "help-$verb" "$out" "^usage: fillrelay $verb"
 done
 
-for verb in run rebuild fills pnl positions; do
+# run with nothing listening on the configured PostgreSQL: refuses to start,
+# saying why (the warm-up needs the database), before touching the exchange.
+{ sed '/^\[postgres\]/,$d' tests/cfg/good_minimal.conf
+  printf '[listener]\nspill_dir = %s/run-spill\nmetrics_addr = 127.0.0.1:1\n\n' "$tmp"
+  printf '[postgres]\nconninfo = hostaddr=127.0.0.1 port=1 dbname=x user=x connect_timeout=2\n'
+} >"$tmp/run-unreachable.conf"
+mkdir -p "$tmp/run-spill"
+expect run-unreachable 69 "$bin" run -c "$tmp/run-unreachable.conf" &&
+	contains run-unreachable "$err" 'msg="cannot open the sink"' 'port 1 failed' \
+		'msg="fillrelay stopped" instance=fillrelay exit=69'
+
+for verb in fills pnl positions; do
 	expect "unavailable-$verb" 69 "$bin" "$verb" -c tests/cfg/good_minimal.conf &&
 		contains "unavailable-$verb" "$err" "fillrelay $verb: not yet available"
 done
