@@ -80,7 +80,7 @@ FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 TEST_DEFS := -DFR_OBJ_DIR='"$(OUT)/obj"' -DFR_TEST_OBJ_DIR='"$(OUT)/tobj"' -DFR_NM='"$(NM)"'
 
-.PHONY: all test tests-bin fuzz fuzz-bin clean distclean install pins-refresh fetch help setup demo
+.PHONY: all test tests-bin fuzz fuzz-bin clean distclean install pins-refresh fetch help setup demo test-faults bench
 .DEFAULT_GOAL := all
 
 ifeq ($(FLAVOR),fuzz)
@@ -140,6 +140,18 @@ test:
 # Installs the Debian packages the build and the tests need (apt-get; root or sudo).
 setup:
 	bash tests/deps.sh
+
+# The fault suite (issue #5): every fault with exactly-once verification.
+# CI runs the reduced sizes; FULL=1 the full ones (10,000 fills with PostgreSQL
+# down 60 s, 20 kills during 50,000 fills, 500 gap fills).
+test-faults:
+	$(MAKE) ARCH=x86_64 FLAVOR=product tests-bin
+	bash tests/faults/run.sh $(if $(FULL),--full)
+
+# Speed and memory figures, printed side by side with their ceilings.
+bench:
+	$(MAKE) ARCH=x86_64 FLAVOR=product tests-bin
+	bash tests/bench/run.sh
 
 demo:
 	$(MAKE) ARCH=x86_64 FLAVOR=product all
