@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -28,6 +29,7 @@
 #include "verb_decode.h"
 #include "verb_health.h"
 #include "verb_migrate.h"
+#include "verb_query.h"
 #include "verb_rebuild.h"
 #include "verb_orderid.h"
 #include "verb_run.h"
@@ -44,6 +46,9 @@ struct main_opts {
 	int connect;            /* check --connect */
 	const char *dir;        /* spill --dir DIR */
 	int truncate_torn;      /* spill verify --truncate-torn */
+	const char *bot;        /* fills, pnl, positions --bot BOT */
+	const char *limit;      /* fills --limit N */
+	int json;               /* fills, pnl, positions --json */
 	int nargs;              /* verb arguments that are not options */
 	char **args;
 };
@@ -67,6 +72,9 @@ static int main_verb_rebuild(struct main_opts *o);
 static int main_verb_health(struct main_opts *o);
 static int main_verb_spill(struct main_opts *o);
 static int main_verb_run(struct main_opts *o);
+static int main_verb_fills(struct main_opts *o);
+static int main_verb_pnl(struct main_opts *o);
+static int main_verb_positions(struct main_opts *o);
 
 static const struct main_verb main_verbs[] = {
 	{ "run", main_verb_run, "run [-c FILE]",
@@ -84,12 +92,13 @@ static const struct main_verb main_verbs[] = {
 	{ "orderid", main_verb_orderid, "orderid [-c FILE] new BOT REASON | orderid parse ID",
 	  "generate or parse a client order id (BOT-REASON-STAMP; -c adds [reasons] aliases)",
 	  NULL },
-	{ "fills", NULL, "fills [-c FILE] --bot BOT", "recent fills of a bot (seed query 1)",
-	  "the PostgreSQL sink" },
-	{ "pnl", NULL, "pnl [-c FILE] [--bot BOT]",
-	  "PnL by close reason and currency (seed query 2)", "the PostgreSQL sink" },
-	{ "positions", NULL, "positions [-c FILE] [--bot BOT]",
-	  "positions with the exchange's view and drift (seed query 3)", "the Redis sink" },
+	{ "fills", main_verb_fills, "fills [-c FILE] --bot BOT [--limit N] [--json]",
+	  "recent fills of a bot, newest first (seed query 1; --limit default 20)", NULL },
+	{ "pnl", main_verb_pnl, "pnl [-c FILE] [--bot BOT] [--json]",
+	  "PnL of closed trades by bot, close reason and currency (seed query 2)", NULL },
+	{ "positions", main_verb_positions, "positions [-c FILE] [--bot BOT] [--json]",
+	  "positions: fillrelay's, Redis's and the exchange's view, with drift (seed query 3)",
+	  NULL },
 	{ "spill", main_verb_spill,
 	  "spill stat|verify [--truncate-torn]|dump [FROM_SEQ]|replay [-c FILE | --dir DIR]",
 	  "inspect, verify or dump the disk journal (replay: not yet available)", NULL },
@@ -112,6 +121,9 @@ static void main_usage(FILE *f)
 		   "  --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
 		   "  --account NAME       decode -c: the account the input belongs to\n"
 		   "  --dir DIR            spill: the journal directory (instead of -c's spill_dir)\n"
+		   "  --bot BOT            fills, pnl, positions: one bot (fills: required)\n"
+		   "  --limit N            fills: at most N fills (default 20, at most 1000)\n"
+		   "  --json               fills, pnl, positions: one JSON object per line\n"
 		   "  -h, --help           this text; after a verb, that verb's help\n"
 		   "\n`fillrelay VERB --help` describes one verb.\n",
 		MAIN_DEFAULT_CONFIG);
@@ -147,12 +159,20 @@ static int main_parse_opts(int argc, char **argv, struct main_opts *o, char **pl
 			o->connect = 1;
 		} else if (strcmp(a, "--truncate-torn") == 0) {
 			o->truncate_torn = 1;
-		} else if (strcmp(a, "--dir") == 0) {
+		} else if (strcmp(a, "--json") == 0) {
+			o->json = 1;
+		} else if (strcmp(a, "--dir") == 0 || strcmp(a, "--bot") == 0 ||
+			   strcmp(a, "--limit") == 0) {
 			if (i + 1 == argc) {
 				fprintf(stderr, "fillrelay: %s needs a value\n", a);
 				return EX_USAGE;
 			}
-			o->dir = argv[++i];
+			if (a[2] == 'd')
+				o->dir = argv[++i];
+			else if (a[2] == 'b')
+				o->bot = argv[++i];
+			else
+				o->limit = argv[++i];
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--log-level") == 0 ||
 			   strcmp(a, "--account") == 0) {
 			if (i + 1 == argc) {
@@ -444,6 +464,55 @@ static int main_verb_spill(struct main_opts *o)
 		so.limit_bytes = main_cfg.listener.spill_limit_bytes;
 	}
 	return verb_spill(o->nargs, o->args, &so);
+}
+
+/* fills, pnl, positions: see verb_query.h. */
+static int main_verb_query(struct main_opts *o, enum vq_verb v)
+{
+	struct vq_opts q = { o->bot, o->json, 0 };
+	char *end;
+	long n;
+	int rc;
+
+	if (o->nargs != 0) {
+		fprintf(stderr, "fillrelay %s: takes no arguments (see --help)\n", vq_verb_name(v));
+		return EX_USAGE;
+	}
+	if (o->limit) {
+		n = strtol(o->limit, &end, 10);
+		if (v != VQ_FILLS || *end || end == o->limit || n < 1 || n > VQ_ROWS_MAX) {
+			fprintf(stderr, "fillrelay %s: --limit goes with fills, 1..%d\n",
+				vq_verb_name(v), VQ_ROWS_MAX);
+			return EX_USAGE;
+		}
+		q.limit = (int)n;
+	}
+	if (v == VQ_FILLS && !o->bot) {
+		fprintf(stderr, "fillrelay fills: --bot BOT is required\n");
+		return EX_USAGE;
+	}
+	rc = main_load_config(o);
+	if (rc != EX_OK)
+		return rc;
+	rc = main_reserve_memory();
+	if (rc != EX_OK)
+		return rc;
+	return verb_query(v, &main_cfg, &q);
+}
+
+static int main_verb_fills(struct main_opts *o)
+{
+	return main_verb_query(o, VQ_FILLS);
+}
+
+static int main_verb_pnl(struct main_opts *o)
+{
+	return main_verb_query(o, VQ_PNL);
+}
+
+static int main_verb_positions(struct main_opts *o)
+{
+	return main_verb_query(o, VQ_POSITIONS);
 }
 
 /* see main_verbs and verb_run.h */

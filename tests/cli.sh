@@ -78,16 +78,33 @@ expect run-unreachable 69 "$bin" run -c "$tmp/run-unreachable.conf" &&
 	contains run-unreachable "$err" 'msg="cannot open the sink"' 'port 1 failed' \
 		'msg="fillrelay stopped" instance=fillrelay exit=69'
 
+# the query verbs (tests/it_verbs.c runs them against real services): usage
+# errors before anything is read, an unknown bot before any connection.
+expect fills-needs-bot 64 "$bin" fills -c tests/cfg/good_minimal.conf &&
+	contains fills-needs-bot "$err" 'fillrelay fills: --bot BOT is required'
+expect fills-bad-limit 64 "$bin" fills --bot b1 --limit 0 -c tests/cfg/good_minimal.conf &&
+	contains fills-bad-limit "$err" 'limit goes with fills, 1\.\.1000'
+expect pnl-no-limit 64 "$bin" pnl --limit 5 -c tests/cfg/good_minimal.conf &&
+	contains pnl-no-limit "$err" 'limit goes with fills'
+expect positions-no-args 64 "$bin" positions extra -c tests/cfg/good_minimal.conf &&
+	contains positions-no-args "$err" 'takes no arguments'
+expect bot-needs-value 64 "$bin" pnl --bot && contains bot-needs-value "$err" '--bot needs a value'
 for verb in fills pnl positions; do
-	expect "unavailable-$verb" 69 "$bin" "$verb" -c tests/cfg/good_minimal.conf &&
-		contains "unavailable-$verb" "$err" "fillrelay $verb: not yet available"
+	expect "unknown-bot-$verb" 78 "$bin" "$verb" --bot nobody_001 -c tests/cfg/good_minimal.conf &&
+		contains "unknown-bot-$verb" "$err" "fillrelay $verb: bot 'nobody_001' is not in tests/cfg/good_minimal.conf"
 done
+expect help-fills-options 0 "$bin" fills --help &&
+	contains help-fills-options "$out" '--bot BOT' '--limit N' '--json'
 
 # migrate exists: with nothing listening on the configured PostgreSQL it says so
 # (the minimal config points at 127.0.0.1:5432; the real runs are in it_pg.c)
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
 	expect migrate-unreachable 69 "$bin" migrate -c tests/cfg/good_minimal.conf &&
 		contains migrate-unreachable "$err" "cannot connect to PostgreSQL"
+	expect pnl-unreachable 69 "$bin" pnl -c tests/cfg/good_minimal.conf &&
+		contains pnl-unreachable "$err" "fillrelay pnl: cannot connect to PostgreSQL"
+	expect fills-unreachable 69 "$bin" fills --bot alpha_001 --json -c tests/cfg/good_minimal.conf &&
+		contains fills-unreachable "$err" "fillrelay fills: cannot connect to PostgreSQL"
 fi
 
 # health: a Docker HEALTHCHECK: 1 when nothing answers, 64 for a bad address
