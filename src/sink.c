@@ -286,10 +286,6 @@ static int sink_move_exec(void *ctx, const struct decode_env *env, const struct 
 	if (!b)
 		return FR_EAGAIN;
 	rc = st = book_apply(s->book, account, x, sink_order_find(s, account, x->order_id), &s->res_);
-	if (rc == BOOK_LATE && sink_dirty_add(s, account, x) != 0) {
-		s->stats.held++; /* nothing changed in the book: try again after rebuilds */
-		return FR_EAGAIN;
-	}
 	fill_i = b->n[PG_KIND_FILL];
 	if (rc == BOOK_APPLIED)
 		pg_derived_from_book(&d, &s->res_);
@@ -301,8 +297,8 @@ static int sink_move_exec(void *ctx, const struct decode_env *env, const struct 
 		s->stats.book_duplicates++;
 	} else if (rc == BOOK_LATE) {
 		s->stats.late++;
-		log_warn("late fill: the symbol is rebuilt once it is stored",
-		         LS("account", account), LS("symbol", x->symbol), LS("exec_id", x->exec_id));
+		log_debug("late fill: the symbol is rebuilt if PostgreSQL did not have it",
+		          LS("account", account), LS("symbol", x->symbol), LS("exec_id", x->exec_id));
 	}
 	rc = pg_batch_add_fill(b, account, x, s->wrap_, rc == BOOK_APPLIED ? &d : NULL,
 	                       s->received_ms_);
@@ -310,7 +306,10 @@ static int sink_move_exec(void *ctx, const struct decode_env *env, const struct 
 		sink_row_lost(s, rc, "fill");
 		return 0;
 	}
-	s->pools_[b - s->pg->batches].off[fill_i] = -1;
+	/* A late fill makes its symbol dirty only if PostgreSQL did not have it
+	 * (sink_pg_on_commit): a backfill brings back, within its margin, many
+	 * fills already stored and applied, and those change nothing. */
+	s->pools_[b - s->pg->batches].off[fill_i] = st == BOOK_LATE ? SINK_POOL_LATE : -1;
 	if (st == BOOK_APPLIED) {
 		sink_add_applied(s, b, account, x);
 		sink_keep_result(s, b, fill_i);
@@ -733,6 +732,16 @@ void sink_pg_on_commit(void *arg, struct pg *p, const struct pg_batch *b)
 		s->stats.latency_last_ms = now - f->received_at_ms;
 		if (s->stats.latency_last_ms > s->stats.latency_max_ms)
 			s->stats.latency_max_ms = s->stats.latency_last_ms;
+		if (pool->off[i] == SINK_POOL_LATE && (st == PG_ROW_NEW || b->in_doubt)) {
+			log_warn("late fill stored: its symbol is rebuilt in exchange order",
+			         LS("account", f->account), LS("symbol", f->x.symbol),
+			         LS("exec_id", f->x.exec_id));
+			if (sink_dirty_add(s, f->account, &f->x) != 0) {
+				s->stats.rebuild_failures++;
+				log_error("too many symbols waiting for a rebuild: run fillrelay rebuild",
+				          LS("account", f->account), LS("symbol", f->x.symbol));
+			}
+		}
 		if (pool->off[i] < 0)
 			continue;
 		sink_load_result(pool, pool->off[i], &s->res_);
@@ -886,6 +895,20 @@ static int sink_warm_exec(void *ctx, const struct decode_env *env, const struct 
 	if (rc == BOOK_APPLIED) {
 		s->stats.warmed++;
 		rds_fill(s->rds, s->account_, x, &s->res_, RDS_NO_PUBLISH);
+		/* A row stored before its symbol's rebuild ran (a crash between a
+		 * late fill's commit and the rebuild) still carries what the book
+		 * knew then: rebuild it once the loop runs. */
+		if (s->warm_bot_ && (strcmp(s->warm_bot_, s->res_.bot) != 0 ||
+		                     strcmp(s->warm_close_, s->res_.close_reason) != 0) &&
+		    sink_dirty_find(s, s->account_, x->category, x->symbol) < 0) {
+			log_warn("stored derived columns differ from exchange order: rebuilt",
+			         LS("account", s->account_), LS("symbol", x->symbol),
+			         LS("exec_id", x->exec_id), LS("stored_bot", s->warm_bot_),
+			         LS("bot", s->res_.bot));
+			if (sink_dirty_add(s, s->account_, x) != 0)
+				log_error("too many symbols waiting for a rebuild: run fillrelay rebuild",
+				          LS("account", s->account_), LS("symbol", x->symbol));
+		}
 	} else if (rc < 0) {
 		log_warn("stored fill the book refuses", LS("exec_id", x->exec_id),
 		         LS("reason", s->res_.why));
@@ -906,8 +929,10 @@ static int sink_warm_row(void *arg, int ncols, const char *const *v)
 	int n;
 
 	cbs.ctx = s;
-	if (ncols < 4 || !v[0] || !v[1] || !v[2])
+	if (ncols < 6 || !v[0] || !v[1] || !v[2])
 		return 0;
+	s->warm_bot_ = v[4];
+	s->warm_close_ = v[5] ? v[5] : "";
 	memset(&r, 0, sizeof r);
 	sink_copy(r.category, sizeof r.category, v[1]);
 	s->account_ = v[0];
@@ -944,7 +969,8 @@ static int sink_warm(struct sink *s)
 	if (rc >= 0 && have)
 		rc = pg_query_blocking(
 		        s->pg,
-		        "SELECT f.account, f.category, f.raw::text, o.raw::text"
+		        "SELECT f.account, f.category, f.raw::text, o.raw::text, f.bot_id,"
+		        " f.close_reason"
 		        " FROM trading.fills f LEFT JOIN trading.orders o"
 		        " ON o.account = f.account AND o.order_id = f.order_id AND f.order_id <> ''"
 		        " ORDER BY f.account, f.category, f.symbol, f.exec_time,"
@@ -955,7 +981,9 @@ static int sink_warm(struct sink *s)
 		log_error("warm-up from PostgreSQL failed", LS("error", s->msg));
 		return FR_EIO;
 	}
-	log_info("book warmed from PostgreSQL", LI("fills", s->stats.warmed));
+	s->warm_bot_ = s->warm_close_ = NULL;
+	log_info("book warmed from PostgreSQL", LI("fills", s->stats.warmed),
+	         LI("symbols_to_rebuild", s->dirty_n_));
 	return 0;
 }
 

@@ -64,9 +64,12 @@
  * Late fills (BOOK_LATE). A fill that sorts before the last one applied to
  * its symbol (account, category, symbol) is written to PostgreSQL in the open
  * batch as the book left it (ON CONFLICT dedupes it; a new one is stored
- * "unattributed" with no derived columns for now), counted in stats.late,
- * and the symbol is marked dirty (SINK_DIRTY_MAX symbols at a time; when the
- * table is full the record waits like a held one). From then on the sink
+ * "unattributed" with no derived columns for now) and counted in stats.late.
+ * When its batch commits and PostgreSQL says the row is NEW (or the batch is
+ * in doubt), the symbol is marked dirty (SINK_DIRTY_MAX symbols at a time;
+ * beyond that an error asks for `fillrelay rebuild`); a late fill PostgreSQL
+ * already had changes nothing and triggers nothing -- a backfill brings back
+ * many of those within its margin. From then on the sink
  * HOLDS: it stops moving records at the first record of a dirty symbol (they
  * stay in the journal: nothing is lost, the spill grows meanwhile). Once every
  * batch has committed (pg_drained: PostgreSQL then holds every fill of the
@@ -172,9 +175,11 @@ struct sink_order_ {
 	struct book_order o;
 };
 
+#define SINK_POOL_LATE (-2) /* off[]: a BOOK_LATE fill, rebuilt if new to PostgreSQL */
+
 struct sink_pool_ {
 	uint32_t used;
-	int32_t off[PG_BATCH_FILLS_MAX]; /* a fill's result, -1 none (not APPLIED) */
+	int32_t off[PG_BATCH_FILLS_MAX]; /* a fill's result; -1 none, SINK_POOL_LATE */
 	unsigned char buf[SINK_POOL_BYTES];
 };
 
@@ -244,6 +249,7 @@ struct sink {
 	uint64_t moved_seq_;     /* last journal record moved into a batch */
 	uint64_t submitted_seq_; /* seq of the last batch submitted */
 	int have_warm_order_;
+	const char *warm_bot_, *warm_close_; /* the stored derived columns of the row */
 	struct book_order warm_order_;
 	int dirty_n_;
 	struct sink_dirty_ dirty_[SINK_DIRTY_MAX];
