@@ -282,7 +282,12 @@ static void start_run(void)
 		dup2(fd, 2);
 		close(fd);
 		if (use_bin) {
-			execl(bin_path, "fillrelay", "run", "-c", conf_path, (char *)NULL);
+			const char *wrap = getenv("FR_TEST_EXEC"); /* CI: qemu-aarch64-static */
+
+			if (wrap && *wrap)
+				execlp(wrap, wrap, bin_path, "run", "-c", conf_path, (char *)NULL);
+			else
+				execl(bin_path, "fillrelay", "run", "-c", conf_path, (char *)NULL);
 			_exit(71);
 		}
 		child_in_process();
@@ -409,8 +414,8 @@ static void first_start(void)
 	T_CHECK(strstr(out, "fillrelay_stream_live{account=\"acc\"} 1\n") != NULL);
 	T_CHECK(strstr(out, "fillrelay_spill_depth ") != NULL);
 	if (use_bin) {
-		snprintf(cmd, sizeof cmd, "%s health 127.0.0.1:%d >/dev/null 2>&1", bin_path,
-		         metrics_port);
+		snprintf(cmd, sizeof cmd, "%s %s health 127.0.0.1:%d >/dev/null 2>&1",
+		         getenv("FR_TEST_EXEC") ? getenv("FR_TEST_EXEC") : "", bin_path, metrics_port);
 		T_EQ_INT(itpeer_sh(cmd, NULL, 0), 0);
 	} else {
 		printf("    (health verb: no product binary in this flavour, /healthz checked)\n");

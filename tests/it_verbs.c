@@ -239,7 +239,8 @@ static int run(enum vq_verb v, const char *bot, int json, int limit)
 	if (bin[0]) {
 		if (limit)
 			snprintf(lim, sizeof lim, " --limit %d", limit);
-		snprintf(cmd, sizeof cmd, "timeout 30 %s %s -c %s%s%s%s%s >%s 2>%s", bin,
+		snprintf(cmd, sizeof cmd, "timeout 30 %s %s %s -c %s%s%s%s%s >%s 2>%s",
+		         getenv("FR_TEST_EXEC") ? getenv("FR_TEST_EXEC") : "", bin,
 		         vq_verb_name(v), CONF_PATH, bot ? " --bot " : "", bot ? bot : "",
 		         json ? " --json" : "", lim, out_path, err_path);
 		st = system(cmd);
