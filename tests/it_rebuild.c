@@ -30,6 +30,7 @@
 #include "rds.h"
 #include "resolv.h"
 #include "sink.h"
+#include "itpeer.h"
 #include "t.h"
 #include "verb_rebuild.h"
 
@@ -505,14 +506,10 @@ static int run_verb(char *out, size_t cap)
 	T_REQUIRE(f != NULL);
 	fputs(CONF_TEXT, f);
 	fclose(f);
-	snprintf(bin, sizeof bin, "%s", FR_OBJ_DIR);
-	T_REQUIRE(strlen(bin) > 4 && strcmp(bin + strlen(bin) - 4, "/obj") == 0);
-	strcpy(bin + strlen(bin) - 4, "/fillrelay");
-	if (!strstr(FR_OBJ_DIR, "asan") && access(bin, X_OK) == 0) {
-		/* FR_TEST_EXEC: a wrapper for another architecture's binary (CI:
-		 * qemu-aarch64-static) */
-		snprintf(cmd, sizeof cmd, "timeout 60 %s %s rebuild -c %s 2>&1",
-		         getenv("FR_TEST_EXEC") ? getenv("FR_TEST_EXEC") : "", bin, conf);
+	snprintf(bin, sizeof bin, "%s", itpeer_product_bin());
+	if (bin[0]) {
+		snprintf(cmd, sizeof cmd, "timeout 60 %s %s rebuild -c %s 2>&1", itpeer_exec_wrap(),
+		         bin, conf);
 		f = popen(cmd, "r");
 		T_REQUIRE(f != NULL);
 		n = fread(out, 1, cap - 1, f);

@@ -694,11 +694,8 @@ static int it_run_check(const char *bin, const char *conf, char *out, size_t cap
 	char cmd[1200];
 	int st;
 
-	/* FR_TEST_EXEC runs a binary of another architecture (CI:
-	 * qemu-aarch64-static; the kernel may have no binfmt entry for it). */
-	const char *wrap = getenv("FR_TEST_EXEC");
-
-	snprintf(cmd, sizeof cmd, "timeout 60 %s %s check -c %s --connect 2>&1", wrap ? wrap : "",
+	/* the kernel may have no binfmt entry for another architecture */
+	snprintf(cmd, sizeof cmd, "timeout 60 %s %s check -c %s --connect 2>&1", itpeer_exec_wrap(),
 	         bin, conf);
 	st = itpeer_sh(cmd, out, cap);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -719,10 +716,8 @@ TEST(it_rest_check_connect)
 
 	/* The binary exists only in the product build (build/x86_64/fillrelay);
 	 * the ASan flavour builds test binaries only, so it skips this part. */
-	snprintf(bin, sizeof bin, "%s", FR_OBJ_DIR);
-	T_REQUIRE(strlen(bin) > 4 && strcmp(bin + strlen(bin) - 4, "/obj") == 0);
-	strcpy(bin + strlen(bin) - 4, "/fillrelay");
-	if (strstr(FR_OBJ_DIR, "asan") || access(bin, X_OK) != 0) {
+	snprintf(bin, sizeof bin, "%s", itpeer_product_bin());
+	if (!bin[0]) {
 		printf("    (check --connect: no product binary in %s, skipped)\n", FR_OBJ_DIR);
 		it_teardown();
 		return;

@@ -282,9 +282,9 @@ static void start_run(void)
 		dup2(fd, 2);
 		close(fd);
 		if (use_bin) {
-			const char *wrap = getenv("FR_TEST_EXEC"); /* CI: qemu-aarch64-static */
+			const char *wrap = itpeer_exec_wrap();
 
-			if (wrap && *wrap)
+			if (*wrap)
 				execlp(wrap, wrap, bin_path, "run", "-c", conf_path, (char *)NULL);
 			else
 				execl(bin_path, "fillrelay", "run", "-c", conf_path, (char *)NULL);
@@ -373,10 +373,8 @@ static void setup(void)
 	metrics_port = free_port();
 	base_ms = wall_ms() - 3600 * 1000LL; /* an hour ago */
 	snprintf(log_path, sizeof log_path, "%s/run.log", t_tmpdir());
-	snprintf(bin_path, sizeof bin_path, "%s", FR_OBJ_DIR);
-	T_REQUIRE(strlen(bin_path) > 4);
-	strcpy(bin_path + strlen(bin_path) - 4, "/fillrelay");
-	use_bin = !strstr(FR_OBJ_DIR, "asan") && access(bin_path, X_OK) == 0;
+	snprintf(bin_path, sizeof bin_path, "%s", itpeer_product_bin());
+	use_bin = bin_path[0] != '\0';
 	printf("    running %s\n", use_bin ? bin_path : "verb_run in a forked child");
 	write_conf();
 }
@@ -415,7 +413,7 @@ static void first_start(void)
 	T_CHECK(strstr(out, "fillrelay_spill_depth ") != NULL);
 	if (use_bin) {
 		snprintf(cmd, sizeof cmd, "%s %s health 127.0.0.1:%d >/dev/null 2>&1",
-		         getenv("FR_TEST_EXEC") ? getenv("FR_TEST_EXEC") : "", bin_path, metrics_port);
+		         itpeer_exec_wrap(), bin_path, metrics_port);
 		T_EQ_INT(itpeer_sh(cmd, NULL, 0), 0);
 	} else {
 		printf("    (health verb: no product binary in this flavour, /healthz checked)\n");

@@ -21,6 +21,7 @@
 #include <libpq-fe.h>
 
 #include "cfg.h"
+#include "itpeer.h"
 #include "t.h"
 #include "verb_migrate.h"
 #include "verb_query.h"
@@ -212,25 +213,13 @@ static void read_into(const char *path, char *buf, size_t cap)
 	buf[n] = 0;
 }
 
-/* The product binary next to FR_OBJ_DIR, or "" in the ASan flavour. */
-static const char *product_bin(void)
-{
-	static char bin[300];
-
-	snprintf(bin, sizeof bin, "%s", FR_OBJ_DIR);
-	if (strstr(FR_OBJ_DIR, "asan") || strlen(bin) < 4 ||
-	    strcmp(bin + strlen(bin) - 4, "/obj") != 0)
-		return "";
-	strcpy(bin + strlen(bin) - 4, "/fillrelay");
-	return access(bin, X_OK) == 0 ? bin : "";
-}
 
 /* Runs verb v: the binary with these options, or verb_query in a child. Its
  * stdout in OUT, stderr in ERR; returns the exit code. */
 static int run(enum vq_verb v, const char *bot, int json, int limit)
 {
 	char out_path[300], err_path[300], cmd[1200], lim[32] = "";
-	const char *bin = product_bin();
+	const char *bin = itpeer_product_bin();
 	int st;
 	pid_t pid;
 
@@ -240,7 +229,7 @@ static int run(enum vq_verb v, const char *bot, int json, int limit)
 		if (limit)
 			snprintf(lim, sizeof lim, " --limit %d", limit);
 		snprintf(cmd, sizeof cmd, "timeout 30 %s %s %s -c %s%s%s%s%s >%s 2>%s",
-		         getenv("FR_TEST_EXEC") ? getenv("FR_TEST_EXEC") : "", bin,
+		         itpeer_exec_wrap(), bin,
 		         vq_verb_name(v), CONF_PATH, bot ? " --bot " : "", bot ? bot : "",
 		         json ? " --json" : "", lim, out_path, err_path);
 		st = system(cmd);

@@ -188,3 +188,23 @@ void itpeer_account(struct cfg_account *a, const char *name, const char *key,
 	               CFG_TOPIC_WALLET;
 	a->ep.categories = CFG_CAT_LINEAR;
 }
+
+const char *itpeer_product_bin(void)
+{
+	static char bin[300];
+	size_t n;
+
+	snprintf(bin, sizeof bin, "%s", FR_OBJ_DIR);
+	n = strlen(bin);
+	if (strstr(FR_OBJ_DIR, "asan") || n < 4 || strcmp(bin + n - 4, "/obj") != 0)
+		return "";
+	snprintf(bin + n - 4, sizeof bin - (n - 4), "/fillrelay");
+	return access(bin, X_OK) == 0 ? bin : "";
+}
+
+const char *itpeer_exec_wrap(void)
+{
+	const char *w = getenv("FR_TEST_EXEC");
+
+	return w ? w : "";
+}

@@ -47,6 +47,13 @@ int itpeer_run_until(struct loop *l, const uint64_t *v, uint64_t want, int timeo
 /* Runs l for ms milliseconds of real time. */
 void itpeer_run_for(struct loop *l, int ms);
 
+/* The product binary beside this test build (FR_OBJ_DIR/../fillrelay), or
+ * "" in the ASan flavour, which builds none. */
+const char *itpeer_product_bin(void);
+/* FR_TEST_EXEC: the wrapper that runs another architecture's binary (CI:
+ * qemu-aarch64-static), or "". */
+const char *itpeer_exec_wrap(void);
+
 /* Fills a with name, key, secret, the peer's ws and rest URLs on "localhost"
  * (BearSSL matches DNS names), the four topics and the linear category. */
 void itpeer_account(struct cfg_account *a, const char *name, const char *key,
