@@ -758,6 +758,9 @@ static int rd_int(struct walk *w, int i, struct decode_int *out, int is_time)
 		return prob_show(w, FR_EINVAL, i, is_time ? "not a timestamp" : "not an integer");
 	if (is_time && out->v < 0)
 		return prob_show(w, FR_EINVAL, i, "negative timestamp");
+	/* PostgreSQL would refuse it (22008) after the book had applied it. */
+	if (is_time && out->v > DECODE_TIME_MAX_MS)
+		return prob_show(w, FR_EINVAL, i, "timestamp after the year 9999");
 	out->present = 1;
 	return 1;
 }

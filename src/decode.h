@@ -106,6 +106,10 @@
 #define DECODE_ENV_ID_MAX 128 /* push envelope id */
 #define DECODE_CURSOR_MAX 512 /* nextPageCursor, kept verbatim */
 #define DECODE_TEXT_MAX 256   /* retMsg / ret_msg: truncated (logged only) */
+/* The latest timestamp taken, in Unix ms: 9999-12-31T23:59:59.999Z (PostgreSQL's
+ * timestamptz goes further, but no exchange time is that late: a record
+ * carrying one is rejected before it reaches the book). */
+#define DECODE_TIME_MAX_MS INT64_C(253402300799999)
 #define DECODE_REASON_MAX 256 /* a reject reason, truncated */
 
 _Static_assert(DECODE_MSG_MAX <= (1u << 30), "jsmn keeps offsets in int");

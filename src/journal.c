@@ -20,12 +20,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "crc32c.h"
 #include "log.h"
+#include "loop.h"
 
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
@@ -93,7 +95,7 @@ int journal_encode(const struct journal_rec *r, unsigned char *buf, size_t cap)
 	size_t len = JOURNAL_V1_FIXED + a + c + r->raw_len;
 	unsigned char *p = buf + JOURNAL_HDR_BYTES;
 
-	if (r->kind < JOURNAL_KIND_EXECUTION || r->kind > JOURNAL_KIND_WALLET ||
+	if (r->kind < JOURNAL_KIND_EXECUTION || r->kind > JOURNAL_KIND_REJECT ||
 	    (r->source != JOURNAL_SRC_PUSH && r->source != JOURNAL_SRC_REST) || a == 0 || r->seq == 0 ||
 	    r->raw_len == 0 || !r->raw)
 		return FR_EINVAL;
@@ -135,7 +137,7 @@ static int decode_v1(const unsigned char *p, uint32_t len, struct journal_rec *r
 	a = p[2];
 	c = p[3];
 	raw = get32(p + 12);
-	if (p[0] < JOURNAL_KIND_EXECUTION || p[0] > JOURNAL_KIND_WALLET)
+	if (p[0] < JOURNAL_KIND_EXECUTION || p[0] > JOURNAL_KIND_REJECT)
 		return bad(why, "unknown kind");
 	if (p[1] != JOURNAL_SRC_PUSH && p[1] != JOURNAL_SRC_REST)
 		return bad(why, "unknown source");
@@ -333,10 +335,105 @@ static void close_fd(struct journal *j, int *fd)
 	*fd = -1;
 }
 
-static int do_fsync(struct journal *j, int fd)
+/* see journal.h */
+const uint64_t journal_fsync_le_us[JOURNAL_FSYNC_BUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000,
+};
+
+/* Counts one fsync of us microseconds (under bg_mu when the thread runs). */
+static void fsync_note(struct journal *j, uint64_t us)
 {
 	j->fsyncs++;
-	return j->sys->fsync(j->sys->ctx, fd);
+	j->fsync_us_sum += us;
+	if (us > j->fsync_us_max)
+		j->fsync_us_max = us;
+	for (int i = 0; i < JOURNAL_FSYNC_BUCKETS; i++)
+		j->fsync_le[i] += us <= journal_fsync_le_us[i];
+}
+
+static int do_fsync(struct journal *j, int fd)
+{
+	uint64_t t0 = loop_mono_us();
+	int rc = j->sys->fsync(j->sys->ctx, fd), e = errno;
+
+	if (j->bg_on)
+		pthread_mutex_lock(&j->bg_mu);
+	fsync_note(j, loop_mono_us() - t0);
+	if (j->bg_on)
+		pthread_mutex_unlock(&j->bg_mu);
+	errno = e;
+	return rc;
+}
+
+/* ---- the background fsync --------------------------------------------------------- */
+
+static void *bg_main(void *arg)
+{
+	struct journal *j = arg;
+
+	pthread_mutex_lock(&j->bg_mu);
+	for (;;) {
+		uint64_t t0, seq;
+		int fd, rc, e;
+
+		while (!j->bg_busy && !j->bg_stop)
+			pthread_cond_wait(&j->bg_cv, &j->bg_mu);
+		if (!j->bg_busy)
+			break;
+		fd = j->bg_fd;
+		seq = j->bg_seq;
+		pthread_mutex_unlock(&j->bg_mu);
+		t0 = loop_mono_us();
+		rc = j->sys->fsync(j->sys->ctx, fd);
+		e = errno;
+		j->sys->close(j->sys->ctx, fd);
+		pthread_mutex_lock(&j->bg_mu);
+		fsync_note(j, loop_mono_us() - t0);
+		if (rc != 0 && !j->bg_err)
+			j->bg_err = e ? e : EIO;
+		else if (rc == 0)
+			j->bg_done = seq;
+		j->bg_busy = 0;
+		pthread_cond_broadcast(&j->bg_cv);
+	}
+	pthread_mutex_unlock(&j->bg_mu);
+	return NULL;
+}
+
+static void bg_start(struct journal *j)
+{
+	if (!j->o.background_fsync || j->o.read_only || j->o.fsync != JOURNAL_FSYNC_BATCH)
+		return;
+	pthread_mutex_init(&j->bg_mu, NULL);
+	pthread_cond_init(&j->bg_cv, NULL);
+	j->bg_busy = j->bg_stop = j->bg_err = 0;
+	j->bg_fd = -1;
+	if (pthread_create(&j->bg_thread, NULL, bg_main, j) != 0) {
+		pthread_cond_destroy(&j->bg_cv);
+		pthread_mutex_destroy(&j->bg_mu);
+		return; /* fsyncs stay on the caller's thread */
+	}
+	j->bg_on = 1;
+}
+
+/* Waits for the request in flight, then stops the thread. */
+static void bg_stop(struct journal *j)
+{
+	if (!j->bg_on)
+		return;
+	pthread_mutex_lock(&j->bg_mu);
+	j->bg_stop = 1;
+	pthread_cond_broadcast(&j->bg_cv);
+	pthread_mutex_unlock(&j->bg_mu);
+	pthread_join(j->bg_thread, NULL);
+	pthread_cond_destroy(&j->bg_cv);
+	pthread_mutex_destroy(&j->bg_mu);
+	j->bg_on = 0;
+	if (j->bg_done > j->synced_seq && !j->bg_err)
+		j->synced_seq = j->bg_done;
+	/* What came after the last request: synced here, as a clean close promises. */
+	if (!j->bg_err && j->synced_seq + 1 < j->next_seq && j->wfd >= 0 && do_fsync(j, j->wfd) == 0)
+		j->synced_seq = j->next_seq - 1;
 }
 
 /* Sticky: after a failed fsync the page cache may have dropped our writes. */
@@ -419,6 +516,26 @@ static int win_get(struct journal *j, int fd, uint64_t first, uint64_t off, uint
 	j->win_len = (uint32_t)n;
 	*p = j->win;
 	return (int)n;
+}
+
+/*
+ * The record at off: a window holding its header and, when its length is
+ * plausible, all of it; returns the bytes available from off. (Asking
+ * win_get for JOURNAL_RECORD_MAX bytes re-read the whole window for every
+ * record, the record being so much smaller than the window.)
+ */
+static int win_record(struct journal *j, int fd, uint64_t first, uint64_t off, uint64_t size,
+                      const unsigned char **p)
+{
+	int n = win_get(j, fd, first, off, size, JOURNAL_HDR_BYTES, p);
+	uint32_t len;
+
+	if (n < (int)JOURNAL_HDR_BYTES)
+		return n;
+	len = get32(*p + 4);
+	if (len > JOURNAL_PAYLOAD_MAX || n >= (int)(JOURNAL_HDR_BYTES + len))
+		return n;
+	return win_get(j, fd, first, off, size, JOURNAL_HDR_BYTES + len, p);
 }
 
 /* ---- segment table -------------------------------------------------------------- */
@@ -583,7 +700,7 @@ static int64_t find_valid_after(struct journal *j, int fd, uint64_t first, uint6
 			return FR_EIO;
 		if (get32(p) != JOURNAL_MAGIC)
 			continue;
-		n = win_get(j, fd, first, off, size, JOURNAL_RECORD_MAX, &p);
+		n = win_record(j, fd, first, off, size, &p);
 		if (n < 0)
 			return FR_EIO;
 		if (journal_decode(p, (size_t)n, &r, NULL) > 0)
@@ -629,7 +746,7 @@ static int scan_seg(struct journal *j, int i, int fd, uint64_t size)
 		const unsigned char *p;
 		const char *why = "";
 		struct journal_rec r;
-		int n = win_get(j, fd, s->first_seq, off, size, JOURNAL_RECORD_MAX, &p);
+		int n = win_record(j, fd, s->first_seq, off, size, &p);
 
 		if (n < 0)
 			return fail(j, FR_EIO, "%s: cannot read: %s",
@@ -897,6 +1014,7 @@ int journal_open(struct journal *j, const struct journal_opts *o)
 	if (!j->o.read_only)
 		ckpt_prepare(j, exists);
 	j->open = 1;
+	bg_start(j);
 	return 0;
 }
 
@@ -905,6 +1023,7 @@ void journal_close(struct journal *j)
 {
 	if (!j->sys)
 		return;
+	bg_stop(j);
 	close_fd(j, &j->wfd);
 	close_fd(j, &j->rfd);
 	close_fd(j, &j->dir_fd);
@@ -1043,6 +1162,41 @@ int journal_append(struct journal *j, const struct journal_rec *r, uint64_t *seq
 	return 0;
 }
 
+/* journal_sync with the thread: collect its result, hand it the next fsync. */
+static int bg_sync(struct journal *j)
+{
+	char path[FILE_MAX];
+	int err, fd, here = 0;
+
+	pthread_mutex_lock(&j->bg_mu);
+	err = j->bg_err;
+	if (j->bg_done > j->synced_seq)
+		j->synced_seq = j->bg_done;
+	if (!err && !j->bg_busy && j->synced_seq + 1 < j->next_seq && j->wfd >= 0) {
+		/* A dup: the writer may close its fd (a new segment) meanwhile. */
+		fd = fcntl(j->wfd, F_DUPFD_CLOEXEC, 0);
+		if (fd >= 0) {
+			j->bg_fd = fd;
+			j->bg_seq = j->next_seq - 1;
+			j->bg_busy = 1;
+			pthread_cond_broadcast(&j->bg_cv);
+		} else {
+			here = 1; /* no fd to hand over (EMFILE): sync on this thread */
+		}
+	}
+	pthread_mutex_unlock(&j->bg_mu);
+	if (err)
+		return broken(j, seg_path(j, j->segs[j->segs_n - 1].first_seq, path), err);
+	if (here && do_fsync(j, j->wfd) != 0)
+		return broken(j, seg_path(j, j->segs[j->segs_n - 1].first_seq, path), errno);
+	if (here)
+		j->synced_seq = j->next_seq - 1;
+	if (j->dir_dirty && do_fsync(j, j->dir_fd) != 0)
+		return broken(j, j->dir, errno);
+	j->dir_dirty = 0;
+	return 0;
+}
+
 /* see journal.h */
 int journal_sync(struct journal *j)
 {
@@ -1052,6 +1206,8 @@ int journal_sync(struct journal *j)
 		return fail(j, FR_EIO, "journal unusable after an earlier failure");
 	if (!j->open || j->o.read_only || j->o.fsync != JOURNAL_FSYNC_BATCH)
 		return 0;
+	if (j->bg_on)
+		return bg_sync(j);
 	if (j->synced_seq + 1 < j->next_seq && j->wfd >= 0 && do_fsync(j, j->wfd) != 0)
 		return broken(j, seg_path(j, j->segs[j->segs_n - 1].first_seq, path), errno);
 	if (j->dir_dirty && do_fsync(j, j->dir_fd) != 0)
@@ -1089,6 +1245,22 @@ void journal_iter_init(struct journal *j, struct journal_iter *it, uint64_t from
 	it->next_seq = from_seq > 0 ? from_seq : 1;
 	it->seg_first = 0;
 	it->off = 0;
+	it->last_seq = it->last_off = 0;
+}
+
+/* see journal.h */
+void journal_iter_seek(struct journal *j, struct journal_iter *it, uint64_t seq)
+{
+	if (seq == 0) {
+		journal_iter_init(j, it, seq);
+	} else if (it->last_seq != 0 && seq == it->last_seq) {
+		it->next_seq = seq;
+		it->off = it->last_off;
+	} else if (it->next_seq == 0 || seq < it->next_seq) {
+		journal_iter_init(j, it, seq);
+	} else {
+		it->next_seq = seq;
+	}
 }
 
 /* The segment holding it->next_seq (moved up past deleted records); -1: none. */
@@ -1110,6 +1282,27 @@ static int iter_seg(struct journal *j, struct journal_iter *it)
 	return -1;
 }
 
+/*
+ * Steps over the record at it->off when its header says it comes before the
+ * wanted one: 1 stepped, 0 not (a record to decode, or a header too damaged
+ * to trust: journal_decode then says what is wrong). Every record was
+ * checked whole when the journal was opened or written, so records passed
+ * over need no CRC here; the one returned is still checked.
+ */
+static int iter_skip(struct journal_iter *it, const unsigned char *p, int n)
+{
+	uint32_t len;
+
+	if (n < (int)JOURNAL_HDR_BYTES || get32(p) != JOURNAL_MAGIC)
+		return 0;
+	len = get32(p + 4);
+	if (len > JOURNAL_PAYLOAD_MAX || get64(p + 8) == 0 || get64(p + 8) >= it->next_seq ||
+	    n < (int)(JOURNAL_HDR_BYTES + len))
+		return 0;
+	it->off += JOURNAL_HDR_BYTES + len;
+	return 1;
+}
+
 /* see journal.h */
 int journal_iter_next(struct journal *j, struct journal_iter *it, struct journal_rec *r)
 {
@@ -1125,23 +1318,28 @@ int journal_iter_next(struct journal *j, struct journal_iter *it, struct journal
 	for (;;) {
 		const unsigned char *p;
 		const char *why = "";
-		int n = win_get(j, fd, it->seg_first, it->off, j->segs[i].bytes, JOURNAL_RECORD_MAX,
-		                &p);
+		int n = win_record(j, fd, it->seg_first, it->off, j->segs[i].bytes, &p);
 
-		seg_path(j, it->seg_first, path);
 		if (n < 0)
-			return fail(j, FR_EIO, "%s: cannot read: %s", path, strerror(errno));
+			return fail(j, FR_EIO, "%s: cannot read: %s",
+			            seg_path(j, it->seg_first, path), strerror(errno));
+		if (iter_skip(it, p, n))
+			continue; /* before the wanted record: stepped over by its header */
+		seg_path(j, it->seg_first, path);
 		n = journal_decode(p, (size_t)n, r, &why);
 		if (n < 0)
 			return fail(j, FR_EINVAL, "%s: offset %" PRIu64 ": %s", path, it->off, why);
 		if (r->seq > it->next_seq)
 			return fail(j, FR_EINVAL, "%s: offset %" PRIu64 ": sequence %" PRIu64
 			            " where %" PRIu64 " belongs", path, it->off, r->seq, it->next_seq);
-		it->off += (uint64_t)n;
 		if (r->seq == it->next_seq) {
+			it->last_seq = r->seq;
+			it->last_off = it->off;
+			it->off += (uint64_t)n;
 			it->next_seq++;
 			return 1;
 		}
+		it->off += (uint64_t)n;
 	}
 }
 

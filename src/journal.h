@@ -22,12 +22,16 @@
  *           record (a few hundred microseconds to milliseconds each).
  *   batch   (default) journal_append only writes (the page cache has the
  *           record); journal_sync, called from the loop's before-sleep hook,
- *           fsyncs once for everything appended in this loop iteration, and
- *           the caller hands the iteration's records to the sinks after it
- *           (PostgreSQL commits only records the journal has made durable).
- *           A process crash (kill -9) loses nothing: written data is in the
- *           kernel. A power loss or kernel crash can lose the records of the
- *           last loop iteration (typically a few milliseconds of fills).
+ *           fsyncs once for everything appended since the last one. With
+ *           opts.background_fsync (what fillrelay run uses) that fsync runs
+ *           on a thread of the journal's own, like Redis' bio thread, so a
+ *           slow disk (an SD card's fsync can take 100 ms) never stalls the
+ *           loop: one fsync in flight at a time, the next covering everything
+ *           appended meanwhile. The sinks do not wait for it (every sink is
+ *           idempotent; sink.h). A process crash (kill -9) loses nothing:
+ *           written data is in the kernel. A power loss or kernel crash can
+ *           lose what the fsync in flight and the next one cover (typically a
+ *           few milliseconds of fills).
  *   os      never fsync segments explicitly; the kernel writes them back when
  *           it wants (Linux: about 30 s). A process crash loses nothing; a
  *           power loss can lose the last ~30 s of records.
@@ -153,6 +157,7 @@
 #ifndef FR_JOURNAL_H
 #define FR_JOURNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -192,6 +197,9 @@ _Static_assert(JOURNAL_ACCOUNT_MAX <= 256 && JOURNAL_CATEGORY_MAX <= 256, "u8 le
 _Static_assert(JOURNAL_SEGMENTS_MAX > JOURNAL_SEGMENT_SHARE + 2, "room for a full journal");
 _Static_assert(JOURNAL_PATH_MAX + JOURNAL_NAME_BYTES + 2 <= 512, "paths fit path buffers");
 
+#define JOURNAL_FSYNC_BUCKETS 10
+extern const uint64_t journal_fsync_le_us[JOURNAL_FSYNC_BUCKETS];
+
 /* ---- records ------------------------------------------------------------ */
 
 enum journal_kind { /* the values of decode.h enum decode_kind */
@@ -199,6 +207,11 @@ enum journal_kind { /* the values of decode.h enum decode_kind */
 	JOURNAL_KIND_ORDER = 2,
 	JOURNAL_KIND_POSITION = 3,
 	JOURNAL_KIND_WALLET = 4,
+	/* A record (or a whole message) decode refused, kept so that it reaches
+	 * trading.rejects: category holds what it was ("execution", "order",
+	 * "position", "wallet", "message"), raw the reason, a newline, then the
+	 * text exactly as received. */
+	JOURNAL_KIND_REJECT = 5,
 };
 
 enum journal_source { /* the values of decode.h enum decode_source */
@@ -287,6 +300,7 @@ struct journal_opts {
 	uint64_t segment_bytes;  /* 0: JOURNAL_SEGMENT_BYTES or limit / SHARE */
 	enum journal_fsync fsync;
 	int read_only;           /* inspect only: no repair, no lock, no writes */
+	int background_fsync;    /* policy batch: fsync on a thread (journal_sync) */
 	const struct journal_sys *sys; /* NULL: journal_sys_real */
 };
 
@@ -335,6 +349,19 @@ struct journal {
 	uint64_t checkpoint;
 	uint64_t synced_seq;     /* everything <= this is fsynced (or policy os) */
 	uint64_t fsyncs;
+	/* fsync durations (monotonic clock): fsync_le[i] counts those taking at
+	 * most journal_fsync_le_us[i] microseconds (cumulative, as Prometheus
+	 * histogram buckets); the slowest and the total too. */
+	uint64_t fsync_le[JOURNAL_FSYNC_BUCKETS];
+	uint64_t fsync_us_max, fsync_us_sum;
+	/* The background fsync (opts.background_fsync): one thread, one request
+	 * at a time -- fd (a dup of the active segment) synced up to bg_seq --,
+	 * under bg_mu. Private. */
+	int bg_on, bg_busy, bg_stop, bg_fd, bg_err;
+	uint64_t bg_seq, bg_done;
+	pthread_t bg_thread;
+	pthread_mutex_t bg_mu;
+	pthread_cond_t bg_cv;
 	/* read window: bytes [win_off, win_off + win_len) of segment win_first */
 	int rfd;                 /* read fd of segment rfd_first, or -1 */
 	uint64_t rfd_first;
@@ -352,6 +379,8 @@ struct journal_iter {
 	uint64_t next_seq; /* the record it returns next */
 	uint64_t seg_first;
 	uint64_t off;      /* of that record in segment seg_first */
+	uint64_t last_seq; /* the record returned last (0: none), at last_off */
+	uint64_t last_off;
 };
 
 /*
@@ -380,8 +409,11 @@ int journal_append(struct journal *j, const struct journal_rec *r, uint64_t *seq
 /*
  * Makes everything appended so far durable under policy batch: fsyncs the
  * active segment (and the directory after a new segment) when anything is
- * unsynced. No-op under always (already durable) and os. Call it from the
- * loop's before-sleep hook. Returns 0 or FR_EIO (sticky).
+ * unsynced. With background_fsync the segment's fsync is handed to the
+ * journal's thread when it is idle (else the next call does) and this
+ * returns at once; a failure it met is reported by the next call. No-op
+ * under always (already durable) and os. Call it from the loop's
+ * before-sleep hook. Returns 0 or FR_EIO (sticky).
  */
 int journal_sync(struct journal *j);
 
@@ -397,6 +429,16 @@ int journal_checkpoint(struct journal *j, uint64_t seq);
 
 /* Positions it at the first record >= from_seq (from 0 or 1: the oldest kept). */
 void journal_iter_init(struct journal *j, struct journal_iter *it, uint64_t from_seq);
+
+/*
+ * Moves it to seq without starting over where it can: back to the record it
+ * returned last, or forward (the records in between are stepped over by
+ * their headers, not decoded); otherwise as journal_iter_init. A reader that
+ * is refused the record it just read (no room downstream) and a reader whose
+ * records are mostly served from memory (ring.h) both stay linear in the
+ * journal's size.
+ */
+void journal_iter_seek(struct journal *j, struct journal_iter *it, uint64_t seq);
 
 /*
  * Reads the next record into *r (r->raw is valid until the next call on j).

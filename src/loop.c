@@ -347,3 +347,12 @@ void loop_signals_remove(struct loop *l)
 	l->signal_fd = -1;
 	loop_sig_wfd = -1;
 }
+
+/* see loop.h */
+uint64_t loop_mono_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+}

@@ -111,4 +111,8 @@ void loop_stop(struct loop *l);
 int loop_signals_install(struct loop *l, loop_hook_fn on_signal, void *arg);
 void loop_signals_remove(struct loop *l);
 
+/* CLOCK_MONOTONIC in microseconds, for durations reported as figures (fsync
+ * and publish latencies); decisions use struct loop_sys, which tests control. */
+uint64_t loop_mono_us(void);
+
 #endif

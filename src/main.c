@@ -45,6 +45,7 @@ struct main_opts {
 	int help;               /* -h, --help */
 	int connect;            /* check --connect */
 	const char *dir;        /* spill --dir DIR */
+	const char *timeout;    /* spill replay --timeout SECONDS */
 	int truncate_torn;      /* spill verify --truncate-torn */
 	const char *bot;        /* fills, pnl, positions --bot BOT */
 	const char *limit;      /* fills --limit N */
@@ -80,7 +81,8 @@ static const struct main_verb main_verbs[] = {
 	{ "run", main_verb_run, "run [-c FILE]",
 	  "hold the private streams open and write every fill to PostgreSQL and Redis", NULL },
 	{ "check", verb_check, "check [-c FILE] [--connect]",
-	  "validate the configuration (--connect: also try each account's REST API and stream)",
+	  "validate the configuration (--connect: also try each account's REST API and stream, "
+	  "PostgreSQL and Redis)",
 	  NULL },
 	{ "migrate", main_verb_migrate, "migrate [-c FILE]",
 	  "create or upgrade the trading schema (prints the version before and after)", NULL },
@@ -100,8 +102,10 @@ static const struct main_verb main_verbs[] = {
 	  "positions: fillrelay's, Redis's and the exchange's view, with drift (seed query 3)",
 	  NULL },
 	{ "spill", main_verb_spill,
-	  "spill stat|verify [--truncate-torn]|dump [FROM_SEQ]|replay [-c FILE | --dir DIR]",
-	  "inspect, verify or dump the disk journal (replay: not yet available)", NULL },
+	  "spill stat|verify [--truncate-torn]|dump [FROM_SEQ] [-c FILE | --dir DIR] | "
+	  "spill replay [-c FILE] [--dir DIR] [--timeout SECONDS]",
+	  "inspect, verify or dump the disk journal; replay it into PostgreSQL and Redis "
+	  "without the exchange", NULL },
 	{ "health", main_verb_health, "health [-c FILE] [HOST:PORT]",
 	  "ask a running fillrelay's /healthz (exit 0 healthy, 1 not: a HEALTHCHECK)", NULL },
 	{ "version", verb_version, "version", "print the version and library versions", NULL },
@@ -121,6 +125,8 @@ static void main_usage(FILE *f)
 		   "  --log-level LEVEL    debug, info, warn or error (overrides the file)\n"
 		   "  --account NAME       decode -c: the account the input belongs to\n"
 		   "  --dir DIR            spill: the journal directory (instead of -c's spill_dir)\n"
+		   "  --timeout SECONDS    spill replay: give up when PostgreSQL or Redis make no\n"
+		   "                       progress this long (default 60)\n"
 		   "  --bot BOT            fills, pnl, positions: one bot (fills: required)\n"
 		   "  --limit N            fills: at most N fills (default 20, at most 1000)\n"
 		   "  --json               fills, pnl, positions: one JSON object per line\n"
@@ -162,7 +168,7 @@ static int main_parse_opts(int argc, char **argv, struct main_opts *o, char **pl
 		} else if (strcmp(a, "--json") == 0) {
 			o->json = 1;
 		} else if (strcmp(a, "--dir") == 0 || strcmp(a, "--bot") == 0 ||
-			   strcmp(a, "--limit") == 0) {
+			   strcmp(a, "--limit") == 0 || strcmp(a, "--timeout") == 0) {
 			if (i + 1 == argc) {
 				fprintf(stderr, "fillrelay: %s needs a value\n", a);
 				return EX_USAGE;
@@ -171,6 +177,8 @@ static int main_parse_opts(int argc, char **argv, struct main_opts *o, char **pl
 				o->dir = argv[++i];
 			else if (a[2] == 'b')
 				o->bot = argv[++i];
+			else if (a[2] == 't')
+				o->timeout = argv[++i];
 			else
 				o->limit = argv[++i];
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--log-level") == 0 ||
@@ -450,12 +458,34 @@ static int main_verb_health(struct main_opts *o)
 	return verb_health(host, port);
 }
 
+/* see verb_spill.h: replay needs the whole configuration (PostgreSQL, Redis,
+ * the bots) and the arena; --dir only overrides its spill_dir. */
+static int main_verb_spill_replay(struct main_opts *o)
+{
+	struct verb_spill_replay_opts ro = { o->dir, o->timeout };
+	int rc = main_load_config(o);
+
+	if (rc != EX_OK)
+		return rc;
+	rc = main_reserve_memory();
+	if (rc != EX_OK)
+		return rc;
+	return verb_spill_replay(o->nargs, o->args, &main_cfg, &ro);
+}
+
 /* see main_verbs and verb_spill.h: --dir, else the configuration's spill_dir. */
 static int main_verb_spill(struct main_opts *o)
 {
 	struct verb_spill_opts so = { o->dir, 0, o->truncate_torn };
 	int rc;
 
+	/* replay with only --dir has no sinks to write to: verb_spill says so */
+	if (o->nargs > 0 && strcmp(o->args[0], "replay") == 0 && (o->config || !o->dir))
+		return main_verb_spill_replay(o);
+	if (o->timeout) {
+		fprintf(stderr, "fillrelay spill: --timeout goes with replay\n");
+		return EX_USAGE;
+	}
 	if (!o->dir) {
 		rc = main_load_config(o);
 		if (rc != EX_OK)

@@ -676,10 +676,11 @@ struct pg_batch *pg_batch_open(struct pg *p)
 			continue;
 		b->state = PG_BATCH_OPEN;
 		b->seq = 0;
-		b->in_doubt = b->rounds = 0;
+		b->in_doubt = b->rounds = b->single_ = 0;
 		memset(b->n, 0, sizeof b->n);
 		b->new_n = b->dup_n = b->stale_n = b->rejected_n = b->dropped_n = 0;
 		b->rejects_n = 0;
+		b->rejrows_n = 0;
 		b->text_used = 0;
 		p->open_ = i;
 		return b;
@@ -869,6 +870,32 @@ int pg_batch_add_wallet(struct pg_batch *b, const char *account, const struct de
 	return 0;
 }
 
+int pg_batch_add_reject(struct pg_batch *b, const char *account, const char *kind,
+                        const char *ref, const char *reason, const char *raw, size_t len,
+                        int64_t received_ms)
+{
+	struct pg_reject_row *r;
+	struct decode_span sp = { 0, (uint32_t)len };
+	int rc;
+
+	if (b->state != PG_BATCH_OPEN || len == 0 || len >= PG_BATCH_TEXT_MAX)
+		return FR_EINVAL;
+	if (b->rejrows_n >= PG_BATCH_REJECTS_MAX)
+		return FR_EFULL;
+	r = &b->rejrows[b->rejrows_n];
+	rc = pg_text_add(b, raw, &sp);
+	if (rc != 0)
+		return rc;
+	r->raw = sp;
+	pg_copy(r->account, sizeof r->account, account);
+	pg_copy(r->kind, sizeof r->kind, kind);
+	pg_copy(r->ref, sizeof r->ref, ref);
+	pg_copy(r->reason, sizeof r->reason, reason);
+	r->received_ms = received_ms;
+	b->rejrows_n++;
+	return 0;
+}
+
 void pg_derived_from_book(struct pg_derived *d, const struct book_result *r)
 {
 	memset(d, 0, sizeof *d);
@@ -972,50 +999,48 @@ static const char pg_sql_fill[] =
 	" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,"
 	" $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, " PG_MS(31) ", $32, "
 	PG_MS(33) ", $34)"
-	" ON CONFLICT (account, exec_id) DO NOTHING RETURNING exec_id";
+	" ON CONFLICT (account, exec_id) DO NOTHING RETURNING account, exec_id";
 
-static int pg_sql_fill_send(PGconn *c, const struct pg_batch *b, int i)
+static void pg_pp_fill_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
-	static struct pg_params pp;
 	const struct pg_fill *f = &b->fills[i];
 	const struct decode_exec *x = &f->x;
 
-	pp.n = 0;
-	pp_str(&pp, f->account);
-	pp_str(&pp, x->exec_id);
-	pp_str(&pp, f->d.bot);
-	pp_str(&pp, x->symbol);
-	pp_str(&pp, x->category);
-	pp_str(&pp, x->side);
-	pp_dec(&pp, &x->exec_qty);
-	pp_dec(&pp, &x->exec_price);
-	pp_dec(&pp, &x->exec_value);
-	pp_dec(&pp, &x->exec_fee);
-	pp_dec(&pp, &x->fee_rate);
-	pp_str(&pp, x->fee_currency);
-	pp_str(&pp, x->exec_type);
-	pp_bool(&pp, x->is_maker);
-	pp_str(&pp, x->order_id);
-	pp_str(&pp, x->order_link_id);
-	pp_str(&pp, x->order_type);
-	pp_str(&pp, x->stop_order_type);
-	pp_str(&pp, x->create_type);
-	pp_str(&pp, f->d.reason);
-	pp_str(&pp, f->d.close_reason);
-	pp_dec(&pp, &x->closed_size);
-	pp_dec(&pp, &x->exec_pnl);
-	pp_decv(&pp, f->d.realized_pnl);
-	pp_int(&pp, f->d.trade_seq);
-	pp_dec(&pp, &x->mark_price);
-	pp_dec(&pp, &x->index_price);
-	pp_dec(&pp, &x->order_qty);
-	pp_dec(&pp, &x->order_price);
-	pp_dec(&pp, &x->leaves_qty);
-	pp_int(&pp, x->exec_time_ms);
-	pp_oint(&pp, &x->seq);
-	pp_int(&pp, f->received_at_ms);
-	pp_str(&pp, pg_batch_raw(b, x->raw));
-	return pg_send(c, pg_sql_fill, &pp);
+	pp->n = 0;
+	pp_str(pp, f->account);
+	pp_str(pp, x->exec_id);
+	pp_str(pp, f->d.bot);
+	pp_str(pp, x->symbol);
+	pp_str(pp, x->category);
+	pp_str(pp, x->side);
+	pp_dec(pp, &x->exec_qty);
+	pp_dec(pp, &x->exec_price);
+	pp_dec(pp, &x->exec_value);
+	pp_dec(pp, &x->exec_fee);
+	pp_dec(pp, &x->fee_rate);
+	pp_str(pp, x->fee_currency);
+	pp_str(pp, x->exec_type);
+	pp_bool(pp, x->is_maker);
+	pp_str(pp, x->order_id);
+	pp_str(pp, x->order_link_id);
+	pp_str(pp, x->order_type);
+	pp_str(pp, x->stop_order_type);
+	pp_str(pp, x->create_type);
+	pp_str(pp, f->d.reason);
+	pp_str(pp, f->d.close_reason);
+	pp_dec(pp, &x->closed_size);
+	pp_dec(pp, &x->exec_pnl);
+	pp_decv(pp, f->d.realized_pnl);
+	pp_int(pp, f->d.trade_seq);
+	pp_dec(pp, &x->mark_price);
+	pp_dec(pp, &x->index_price);
+	pp_dec(pp, &x->order_qty);
+	pp_dec(pp, &x->order_price);
+	pp_dec(pp, &x->leaves_qty);
+	pp_int(pp, x->exec_time_ms);
+	pp_oint(pp, &x->seq);
+	pp_int(pp, f->received_at_ms);
+	pp_str(pp, pg_batch_raw(b, x->raw));
 }
 
 static const char pg_sql_alloc[] =
@@ -1023,23 +1048,21 @@ static const char pg_sql_alloc[] =
 	" fee, realized_pnl, trade_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
 	" ON CONFLICT (account, exec_id, bot_id, position_idx) DO UPDATE SET"
 	" qty = excluded.qty, fee = excluded.fee, realized_pnl = excluded.realized_pnl,"
-	" trade_seq = excluded.trade_seq RETURNING 1";
+	" trade_seq = excluded.trade_seq RETURNING account, exec_id, bot_id, position_idx";
 
-static int pg_sql_alloc_send(PGconn *c, const struct pg_batch *b, int i)
+static void pg_pp_alloc_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
-	static struct pg_params pp;
 	const struct pg_alloc *a = &b->allocs[i];
 
-	pp.n = 0;
-	pp_str(&pp, a->account);
-	pp_str(&pp, a->exec_id);
-	pp_str(&pp, a->a.bot);
-	pp_int(&pp, a->a.position_idx);
-	pp_decv(&pp, a->a.qty);
-	pp_decv(&pp, a->a.fee);
-	pp_decv(&pp, a->a.realized_pnl);
-	pp_int(&pp, a->a.trade_seq);
-	return pg_send(c, pg_sql_alloc, &pp);
+	pp->n = 0;
+	pp_str(pp, a->account);
+	pp_str(pp, a->exec_id);
+	pp_str(pp, a->a.bot);
+	pp_int(pp, a->a.position_idx);
+	pp_decv(pp, a->a.qty);
+	pp_decv(pp, a->a.fee);
+	pp_decv(pp, a->a.realized_pnl);
+	pp_int(pp, a->a.trade_seq);
 }
 
 static const char *pg_side_str(enum book_side s)
@@ -1057,16 +1080,13 @@ static const char pg_sql_trip[] =
 	" entry_reason = excluded.entry_reason, close_reason = excluded.close_reason,"
 	" opened_at = excluded.opened_at, closed_at = excluded.closed_at, qty = excluded.qty,"
 	" gross_pnl = excluded.gross_pnl, fees = excluded.fees, funding = excluded.funding,"
-	" net_pnl = excluded.net_pnl, currency = excluded.currency RETURNING 1";
+	" net_pnl = excluded.net_pnl, currency = excluded.currency RETURNING account, bot_id, category, symbol, trade_seq";
 
 static void pg_pp_trip(struct pg_params *pp, const struct book_trip *t);
 
-static int pg_sql_trip_send(PGconn *c, const struct pg_batch *b, int i)
+static void pg_pp_trip_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
-	static struct pg_params pp;
-
-	pg_pp_trip(&pp, &b->trips[i]);
-	return pg_send(c, pg_sql_trip, &pp);
+	pg_pp_trip(pp, &b->trips[i]);
 }
 
 static void pg_pp_trip(struct pg_params *pp, const struct book_trip *t)
@@ -1111,7 +1131,7 @@ static const char pg_sql_botpos[] =
 	" open_funding = excluded.open_funding, last_exec_id = excluded.last_exec_id,"
 	" last_exec_time = excluded.last_exec_time"
 	" WHERE (excluded.last_exec_time, excluded.last_exec_id COLLATE \"C\")"
-	" >= (t.last_exec_time, t.last_exec_id COLLATE \"C\") RETURNING 1";
+	" >= (t.last_exec_time, t.last_exec_id COLLATE \"C\") RETURNING account, bot_id, category, symbol, position_idx";
 
 static void pg_pp_botpos(struct pg_params *pp, const struct book_position *q)
 {
@@ -1140,12 +1160,9 @@ static void pg_pp_botpos(struct pg_params *pp, const struct book_position *q)
 	pp_int(pp, q->last_exec_time_ms);
 }
 
-static int pg_sql_botpos_send(PGconn *c, const struct pg_batch *b, int i)
+static void pg_pp_botpos_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
-	static struct pg_params pp;
-
-	pg_pp_botpos(&pp, &b->botpos[i]);
-	return pg_send(c, pg_sql_botpos, &pp);
+	pg_pp_botpos(pp, &b->botpos[i]);
 }
 
 /* An order push replayed after a newer one (earlier updatedTime, or the same
@@ -1175,47 +1192,45 @@ static const char pg_sql_order[] =
 	" reduce_only = excluded.reduce_only, created_time = excluded.created_time,"
 	" updated_time = excluded.updated_time, raw = excluded.raw"
 	" WHERE (excluded.updated_time, excluded.cum_exec_qty) >= (t.updated_time, t.cum_exec_qty)"
-	" RETURNING 1";
+	" RETURNING account, order_id";
 
-static int pg_sql_order_send(PGconn *c, const struct pg_batch *b, int i)
+static void pg_pp_order_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
-	static struct pg_params pp;
 	const struct pg_order *r = &b->orders[i];
 	const struct decode_order *o = &r->o;
 
-	pp.n = 0;
-	pp_str(&pp, r->account);
-	pp_str(&pp, o->order_id);
-	pp_str(&pp, o->category);
-	pp_str(&pp, o->symbol);
-	pp_str(&pp, o->order_link_id);
-	pp_str(&pp, o->parent_order_link_id);
-	pp_str(&pp, r->bot);
-	pp_str(&pp, r->reason);
-	pp_str(&pp, o->side);
-	pp_str(&pp, o->order_type);
-	pp_str(&pp, o->order_status);
-	pp_str(&pp, o->stop_order_type);
-	pp_str(&pp, o->create_type);
-	pp_str(&pp, o->cancel_type);
-	pp_str(&pp, o->reject_reason);
-	pp_str(&pp, o->time_in_force);
-	pp_oint(&pp, &o->position_idx);
-	pp_dec(&pp, &o->qty);
-	pp_dec(&pp, &o->price);
-	pp_dec(&pp, &o->avg_price);
-	pp_dec(&pp, &o->cum_exec_qty);
-	pp_dec(&pp, &o->cum_exec_value);
-	pp_dec(&pp, &o->cum_exec_fee);
-	pp_dec(&pp, &o->leaves_qty);
-	pp_dec(&pp, &o->trigger_price);
-	pp_dec(&pp, &o->take_profit);
-	pp_dec(&pp, &o->stop_loss);
-	pp_bool(&pp, o->reduce_only);
-	pp_oint(&pp, &o->created_time_ms);
-	pp_int(&pp, o->updated_time_ms);
-	pp_str(&pp, pg_batch_raw(b, o->raw));
-	return pg_send(c, pg_sql_order, &pp);
+	pp->n = 0;
+	pp_str(pp, r->account);
+	pp_str(pp, o->order_id);
+	pp_str(pp, o->category);
+	pp_str(pp, o->symbol);
+	pp_str(pp, o->order_link_id);
+	pp_str(pp, o->parent_order_link_id);
+	pp_str(pp, r->bot);
+	pp_str(pp, r->reason);
+	pp_str(pp, o->side);
+	pp_str(pp, o->order_type);
+	pp_str(pp, o->order_status);
+	pp_str(pp, o->stop_order_type);
+	pp_str(pp, o->create_type);
+	pp_str(pp, o->cancel_type);
+	pp_str(pp, o->reject_reason);
+	pp_str(pp, o->time_in_force);
+	pp_oint(pp, &o->position_idx);
+	pp_dec(pp, &o->qty);
+	pp_dec(pp, &o->price);
+	pp_dec(pp, &o->avg_price);
+	pp_dec(pp, &o->cum_exec_qty);
+	pp_dec(pp, &o->cum_exec_value);
+	pp_dec(pp, &o->cum_exec_fee);
+	pp_dec(pp, &o->leaves_qty);
+	pp_dec(pp, &o->trigger_price);
+	pp_dec(pp, &o->take_profit);
+	pp_dec(pp, &o->stop_loss);
+	pp_bool(pp, o->reduce_only);
+	pp_oint(pp, &o->created_time_ms);
+	pp_int(pp, o->updated_time_ms);
+	pp_str(pp, pg_batch_raw(b, o->raw));
 }
 
 /* seq first: it counts the position's trades; updatedTime orders the pushes
@@ -1237,37 +1252,35 @@ static const char pg_sql_position[] =
 	" stop_loss = excluded.stop_loss, position_status = excluded.position_status,"
 	" seq = excluded.seq, created_time = excluded.created_time,"
 	" updated_time = excluded.updated_time, raw = excluded.raw"
-	" WHERE (excluded.seq, excluded.updated_time) >= (t.seq, t.updated_time) RETURNING 1";
+	" WHERE (excluded.seq, excluded.updated_time) >= (t.seq, t.updated_time) RETURNING account, category, symbol, position_idx";
 
-static int pg_sql_position_send(PGconn *c, const struct pg_batch *b, int i)
+static void pg_pp_position_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
-	static struct pg_params pp;
 	const struct pg_position *r = &b->positions[i];
 	const struct decode_position *q = &r->p;
 
-	pp.n = 0;
-	pp_str(&pp, r->account);
-	pp_str(&pp, q->category);
-	pp_str(&pp, q->symbol);
-	pp_int(&pp, q->position_idx.present ? q->position_idx.v : 0);
-	pp_str(&pp, q->side);
-	pp_dec(&pp, &q->size);
-	pp_dec(&pp, &q->entry_price);
-	pp_dec(&pp, &q->mark_price);
-	pp_dec(&pp, &q->position_value);
-	pp_dec(&pp, &q->unrealised_pnl);
-	pp_dec(&pp, &q->cur_realised_pnl);
-	pp_dec(&pp, &q->cum_realised_pnl);
-	pp_dec(&pp, &q->leverage);
-	pp_dec(&pp, &q->liq_price);
-	pp_dec(&pp, &q->take_profit);
-	pp_dec(&pp, &q->stop_loss);
-	pp_str(&pp, q->position_status);
-	pp_int(&pp, q->seq.present ? q->seq.v : -1);
-	pp_oint(&pp, &q->created_time_ms);
-	pp_int(&pp, q->updated_time_ms);
-	pp_str(&pp, pg_batch_raw(b, q->raw));
-	return pg_send(c, pg_sql_position, &pp);
+	pp->n = 0;
+	pp_str(pp, r->account);
+	pp_str(pp, q->category);
+	pp_str(pp, q->symbol);
+	pp_int(pp, q->position_idx.present ? q->position_idx.v : 0);
+	pp_str(pp, q->side);
+	pp_dec(pp, &q->size);
+	pp_dec(pp, &q->entry_price);
+	pp_dec(pp, &q->mark_price);
+	pp_dec(pp, &q->position_value);
+	pp_dec(pp, &q->unrealised_pnl);
+	pp_dec(pp, &q->cur_realised_pnl);
+	pp_dec(pp, &q->cum_realised_pnl);
+	pp_dec(pp, &q->leverage);
+	pp_dec(pp, &q->liq_price);
+	pp_dec(pp, &q->take_profit);
+	pp_dec(pp, &q->stop_loss);
+	pp_str(pp, q->position_status);
+	pp_int(pp, q->seq.present ? q->seq.v : -1);
+	pp_oint(pp, &q->created_time_ms);
+	pp_int(pp, q->updated_time_ms);
+	pp_str(pp, pg_batch_raw(b, q->raw));
 }
 
 static const char pg_sql_wallet[] =
@@ -1286,55 +1299,295 @@ static const char pg_sql_wallet[] =
 	" total_available_balance = excluded.total_available_balance,"
 	" total_margin_balance = excluded.total_margin_balance,"
 	" updated_at = excluded.updated_at, raw = excluded.raw"
-	" WHERE excluded.updated_at >= t.updated_at RETURNING 1";
+	" WHERE excluded.updated_at >= t.updated_at RETURNING account, account_type, coin";
 
-static int pg_sql_wallet_send(PGconn *c, const struct pg_batch *b, int i)
+static void pg_pp_wallet_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
-	static struct pg_params pp;
 	const struct pg_wallet *r = &b->wallet[i];
 	const struct decode_wallet *w = &r->w;
 
-	pp.n = 0;
-	pp_str(&pp, r->account);
-	pp_str(&pp, w->account_type);
-	pp_str(&pp, w->coin_index >= 0 ? w->coin : "");
-	pp_dec(&pp, &w->equity);
-	pp_dec(&pp, &w->wallet_balance);
-	pp_dec(&pp, &w->available_to_withdraw);
-	pp_dec(&pp, &w->usd_value);
-	pp_dec(&pp, &w->unrealised_pnl);
-	pp_dec(&pp, &w->cum_realised_pnl);
-	pp_dec(&pp, &w->locked);
-	pp_dec(&pp, &w->total_equity);
-	pp_dec(&pp, &w->total_wallet_balance);
-	pp_dec(&pp, &w->total_available_balance);
-	pp_dec(&pp, &w->total_margin_balance);
-	pp_int(&pp, r->updated_ms);
-	pp_str(&pp, pg_batch_raw(b, w->raw));
-	return pg_send(c, pg_sql_wallet, &pp);
+	pp->n = 0;
+	pp_str(pp, r->account);
+	pp_str(pp, w->account_type);
+	pp_str(pp, w->coin_index >= 0 ? w->coin : "");
+	pp_dec(pp, &w->equity);
+	pp_dec(pp, &w->wallet_balance);
+	pp_dec(pp, &w->available_to_withdraw);
+	pp_dec(pp, &w->usd_value);
+	pp_dec(pp, &w->unrealised_pnl);
+	pp_dec(pp, &w->cum_realised_pnl);
+	pp_dec(pp, &w->locked);
+	pp_dec(pp, &w->total_equity);
+	pp_dec(pp, &w->total_wallet_balance);
+	pp_dec(pp, &w->total_available_balance);
+	pp_dec(pp, &w->total_margin_balance);
+	pp_int(pp, r->updated_ms);
+	pp_str(pp, pg_batch_raw(b, w->raw));
+}
+
+/* ---- batches: one statement per kind -------------------------------------- */
+
+/*
+ * A batch goes as BEGIN, one multi-row INSERT per kind of row it holds, and
+ * COMMIT: PostgreSQL parses and plans once per kind instead of once per row,
+ * and a statement per row is what bounded the rate (about 2,000 fills/s on
+ * two cores; make bench). A kind's statement is its one-row statement with
+ * the VALUES list repeated and the parameters renumbered.
+ *
+ * Keys. ON CONFLICT DO UPDATE may not touch a row twice in one statement, so
+ * each key is sent once: of a batch's rows with one key, the one its guard
+ * would leave in place when they were written one after another (the last of
+ * the newest: pg_kind_sql.newer); the others are PG_ROW_STALE, as they would
+ * end. Of a fill present twice, the first goes and the others are PG_ROW_DUP.
+ * Every statement returns the key columns of the rows it wrote, so each row
+ * learns NEW, DUP or STALE by its key (a 64-bit hash of the key's text).
+ *
+ * A row PostgreSQL refuses fails its whole statement without saying which
+ * row: the batch is then sent again one statement per row (single_), which
+ * names the row, and that row is quarantined as before (pg_row_refused).
+ */
+#define PG_STMT_BULK 0xffffu                 /* stmt_row_ of a multi-row statement */
+#define PG_BULK_VALUES_MAX (PG_BATCH_ROWS_MAX * PG_PARAMS_ROW_MAX)
+#define PG_BULK_TEXT_MAX (256u * 1024)       /* numbers formatted for one statement */
+#define PG_BULK_SQL_MAX (192u * 1024)        /* one statement's text */
+
+static int pg_newer_last(const struct pg_batch *b, int i, int j)
+{
+	(void)b;
+	return i > j; /* no guard: the later row wins */
+}
+
+static int pg_cmp_i64(int64_t a, int64_t b)
+{
+	return a < b ? -1 : a > b;
+}
+
+static int pg_newer_botpos(const struct pg_batch *b, int i, int j)
+{
+	const struct book_position *x = &b->botpos[i], *y = &b->botpos[j];
+	int c = pg_cmp_i64(x->last_exec_time_ms, y->last_exec_time_ms);
+
+	return c ? c > 0 : strcmp(x->last_exec_id, y->last_exec_id) >= 0;
+}
+
+static struct dec pg_order_cum(const struct decode_order *o)
+{
+	struct dec z;
+
+	if (o->cum_exec_qty.present)
+		return o->cum_exec_qty.v;
+	dec_parse(&z, "0", 1);
+	return z;
+}
+
+static int pg_newer_order(const struct pg_batch *b, int i, int j)
+{
+	const struct decode_order *x = &b->orders[i].o, *y = &b->orders[j].o;
+	int c = pg_cmp_i64(x->updated_time_ms, y->updated_time_ms);
+
+	return c ? c > 0 : dec_cmp(pg_order_cum(x), pg_order_cum(y)) >= 0;
+}
+
+static int pg_newer_position(const struct pg_batch *b, int i, int j)
+{
+	const struct decode_position *x = &b->positions[i].p, *y = &b->positions[j].p;
+	int c = pg_cmp_i64(x->seq.present ? x->seq.v : -1, y->seq.present ? y->seq.v : -1);
+
+	return c ? c > 0 : x->updated_time_ms >= y->updated_time_ms;
+}
+
+static int pg_newer_wallet(const struct pg_batch *b, int i, int j)
+{
+	return b->wallet[i].updated_ms >= b->wallet[j].updated_ms;
+}
+
+/* One kind's statement: its first `keys` parameters are the conflict key, and
+ * its RETURNING lists those columns. newer(b, i, j): row i (later) would
+ * replace row j; NULL for DO NOTHING (the first stays). */
+struct pg_kind_sql_ {
+	const char *sql;
+	void (*row)(struct pg_params *pp, const struct pg_batch *b, int i);
+	int keys;
+	int (*newer)(const struct pg_batch *b, int i, int j);
+};
+
+static const struct pg_kind_sql_ pg_kind_sql[PG_KINDS] = {
+	[PG_KIND_FILL] = { pg_sql_fill, pg_pp_fill_row, 2, NULL },
+	[PG_KIND_ALLOC] = { pg_sql_alloc, pg_pp_alloc_row, 4, pg_newer_last },
+	[PG_KIND_TRIP] = { pg_sql_trip, pg_pp_trip_row, 5, pg_newer_last },
+	[PG_KIND_BOTPOS] = { pg_sql_botpos, pg_pp_botpos_row, 5, pg_newer_botpos },
+	[PG_KIND_ORDER] = { pg_sql_order, pg_pp_order_row, 2, pg_newer_order },
+	[PG_KIND_POSITION] = { pg_sql_position, pg_pp_position_row, 4, pg_newer_position },
+	[PG_KIND_WALLET] = { pg_sql_wallet, pg_pp_wallet_row, 3, pg_newer_wallet },
+};
+
+static struct {
+	const char *v[PG_BULK_VALUES_MAX];
+	char text[PG_BULK_TEXT_MAX];
+	char sql[PG_BULK_SQL_MAX];
+} pg_bulk;
+
+static uint64_t pg_key_add(uint64_t h, const char *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)v[i]) * 1099511628211u; /* FNV-1a */
+	return (h ^ 0x1fu) * 1099511628211u;
+}
+
+static uint64_t pg_key_pp(const struct pg_params *pp, int keys)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (int i = 0; i < keys; i++)
+		h = pg_key_add(h, pp->v[i] ? pp->v[i] : "", pp->v[i] ? strlen(pp->v[i]) : 0);
+	return h;
+}
+
+static uint64_t pg_key_result(const PGresult *r, int t)
+{
+	uint64_t h = 14695981039346656037u;
+
+	for (int c = 0; c < PQnfields(r); c++)
+		h = pg_key_add(h, PQgetvalue(r, t, c), (size_t)PQgetlength(r, t, c));
+	return h;
+}
+
+/* Hashes every pending row's key and leaves one row per key pending. */
+static void pg_bulk_pick(struct pg *p, struct pg_batch *b, enum pg_kind k)
+{
+	const struct pg_kind_sql_ *ks = &pg_kind_sql[k];
+	static struct pg_params pp;
+
+	for (int i = 0; i < b->n[k]; i++) {
+		if (b->st[k][i] != PG_ROW_PENDING)
+			continue;
+		pp.n = 0;
+		ks->row(&pp, b, i);
+		p->key_[k][i] = pg_key_pp(&pp, ks->keys);
+		for (int j = 0; j < i; j++) {
+			if (b->st[k][j] != PG_ROW_PENDING || p->key_[k][j] != p->key_[k][i])
+				continue;
+			if (!ks->newer) {
+				b->st[k][i] = PG_ROW_DUP;
+			} else if (ks->newer(b, i, j)) {
+				b->st[k][j] = PG_ROW_STALE;
+			} else {
+				b->st[k][i] = PG_ROW_STALE;
+			}
+			break; /* at most one earlier row of a key is still pending */
+		}
+	}
+}
+
+/* Appends the template (one VALUES row) with $N renumbered to $N+base. */
+static size_t pg_bulk_tmpl(char *dst, size_t cap, const char *t, size_t n, int base)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n && w + 16 < cap;) {
+		if (t[i] == '$' && i + 1 < n && t[i + 1] >= '0' && t[i + 1] <= '9') {
+			int v = 0;
+
+			for (i++; i < n && t[i] >= '0' && t[i] <= '9'; i++)
+				v = v * 10 + (t[i] - '0');
+			w += (size_t)snprintf(dst + w, cap - w, "$%d", v + base);
+		} else {
+			dst[w++] = t[i++];
+		}
+	}
+	return w;
+}
+
+/* Where the VALUES row of a one-row statement starts and ends. */
+static int pg_bulk_split(const char *sql, size_t *open, size_t *close)
+{
+	const char *v = strstr(sql, " VALUES (");
+	int depth = 0;
+
+	if (!v)
+		return FR_EINVAL;
+	*open = (size_t)(v - sql) + 8;
+	for (size_t i = *open; sql[i]; i++) {
+		depth += sql[i] == '(';
+		depth -= sql[i] == ')';
+		if (depth == 0) {
+			*close = i + 1;
+			return 0;
+		}
+	}
+	return FR_EINVAL;
+}
+
+/* The pending rows of kind k as one statement into pg_bulk: its parameter
+ * count, 0 when no row is pending, FR_ERANGE when it does not fit. */
+static int pg_bulk_build(const struct pg_batch *b, enum pg_kind k)
+{
+	const struct pg_kind_sql_ *ks = &pg_kind_sql[k];
+	static struct pg_params pp;
+	size_t open, close, sw, tw = 0;
+	int vals = 0, rows = 0;
+
+	if (pg_bulk_split(ks->sql, &open, &close) != 0)
+		return FR_EINVAL;
+	memcpy(pg_bulk.sql, ks->sql, open);
+	sw = open;
+	for (int i = 0; i < b->n[k]; i++) {
+		if (b->st[k][i] != PG_ROW_PENDING)
+			continue;
+		pp.n = 0;
+		ks->row(&pp, b, i);
+		if (vals + pp.n > PG_BULK_VALUES_MAX || vals + pp.n > 65535 ||
+		    sw + 2 * (close - open) + 2 + strlen(ks->sql + close) >= PG_BULK_SQL_MAX)
+			return FR_ERANGE;
+		for (int j = 0; j < pp.n; j++, vals++) {
+			const char *v = pp.v[j];
+			size_t n;
+
+			if (v != pp.buf[j]) { /* text of the batch: stays put until sent */
+				pg_bulk.v[vals] = v;
+				continue;
+			}
+			n = strlen(v) + 1;
+			if (tw + n > PG_BULK_TEXT_MAX)
+				return FR_ERANGE;
+			memcpy(pg_bulk.text + tw, v, n);
+			pg_bulk.v[vals] = pg_bulk.text + tw;
+			tw += n;
+		}
+		if (rows++)
+			pg_bulk.sql[sw++] = ',';
+		sw += pg_bulk_tmpl(pg_bulk.sql + sw, PG_BULK_SQL_MAX - sw, ks->sql + open,
+		                   close - open, vals - pp.n);
+	}
+	memcpy(pg_bulk.sql + sw, ks->sql + close, strlen(ks->sql + close) + 1);
+	return vals;
+}
+
+/* Rows of the batch's kind k that its statement's result names: NEW; the
+ * others it carried: DUP (fills) or STALE (kept out by the guard). */
+static void pg_bulk_result(struct pg *p, struct pg_batch *b, enum pg_kind k, const PGresult *r)
+{
+	for (int t = 0; t < PQntuples(r); t++) {
+		uint64_t h = pg_key_result(r, t);
+
+		for (int i = 0; i < b->n[k]; i++)
+			if (b->st[k][i] == PG_ROW_PENDING && p->key_[k][i] == h) {
+				b->st[k][i] = PG_ROW_NEW;
+				break;
+			}
+	}
+	for (int i = 0; i < b->n[k]; i++)
+		if (b->st[k][i] == PG_ROW_PENDING)
+			b->st[k][i] = k == PG_KIND_FILL ? PG_ROW_DUP : PG_ROW_STALE;
 }
 
 static int pg_sql_row(PGconn *c, const struct pg_batch *b, enum pg_kind k, int i)
 {
-	switch (k) {
-	case PG_KIND_FILL:
-		return pg_sql_fill_send(c, b, i);
-	case PG_KIND_ALLOC:
-		return pg_sql_alloc_send(c, b, i);
-	case PG_KIND_TRIP:
-		return pg_sql_trip_send(c, b, i);
-	case PG_KIND_BOTPOS:
-		return pg_sql_botpos_send(c, b, i);
-	case PG_KIND_ORDER:
-		return pg_sql_order_send(c, b, i);
-	case PG_KIND_POSITION:
-		return pg_sql_position_send(c, b, i);
-	case PG_KIND_WALLET:
-		return pg_sql_wallet_send(c, b, i);
-	default:
-		assert(!"unknown row kind");
-		return 0;
-	}
+	static struct pg_params pp;
+
+	pp.n = 0;
+	pg_kind_sql[k].row(&pp, b, i);
+	return pg_send(c, pg_kind_sql[k].sql, &pp);
 }
 
 static const char *const pg_kind_names[PG_KINDS] = {
@@ -1462,13 +1715,60 @@ static int pg_send_row(struct pg *p, struct pg_batch *b, enum pg_kind k, int i)
 	}
 }
 
+/* Kind k of b as one statement; row by row when it does not fit pg_bulk. */
+static int pg_send_kind(struct pg *p, struct pg_batch *b, enum pg_kind k)
+{
+	int rc, vals;
+
+	if (b->single_ || b->n[k] == 0)
+		goto rows;
+	pg_bulk_pick(p, b, k);
+	vals = pg_bulk_build(b, k);
+	if (vals == 0)
+		return 0;
+	if (vals > 0)
+		return pg_stmt(p, k, PG_STMT_BULK,
+		               PQsendQueryParams(p->conn_, pg_bulk.sql, vals, NULL, pg_bulk.v, NULL,
+		                                 NULL, 0));
+rows:
+	rc = 0;
+	for (int i = 0; i < b->n[k] && rc == 0; i++)
+		if (b->st[k][i] == PG_ROW_PENDING || b->single_)
+			rc = pg_send_row(p, b, k, i);
+	return rc;
+}
+
+/* Records that never decoded: once each (a replay finds the row there). */
+static const char pg_sql_reject_rec[] =
+	"INSERT INTO trading.rejects (account, kind, ref, sqlstate, error, raw, received_at)"
+	" SELECT $1::text, $2::text, $3::text, '', $4::text, $5::text, " PG_MS(6)
+	" WHERE NOT EXISTS (SELECT 1 FROM trading.rejects WHERE account = $1 AND kind = $2"
+	" AND ref = $3 AND raw = $5)";
+
+static int pg_send_reject_rec(struct pg *p, const struct pg_batch *b, int i)
+{
+	static struct pg_params pp;
+	const struct pg_reject_row *r = &b->rejrows[i];
+
+	pp.n = 0;
+	pp_str(&pp, r->account);
+	pp_str(&pp, r->kind);
+	pp_str(&pp, r->ref);
+	pp_str(&pp, r->reason);
+	pp_str(&pp, pg_batch_raw(b, r->raw));
+	pp_int(&pp, r->received_ms);
+	/* a control statement: its result carries no row state */
+	return pg_stmt(p, (enum pg_kind)PG_STMT_CTL, 0, pg_send(p->conn_, pg_sql_reject_rec, &pp));
+}
+
 static int pg_send_batch(struct pg *p, struct pg_batch *b)
 {
 	int rc = pg_send_ctl(p, "BEGIN");
 
 	for (int k = 0; k < PG_KINDS && rc == 0; k++)
-		for (int i = 0; i < b->n[k] && rc == 0; i++)
-			rc = pg_send_row(p, b, (enum pg_kind)k, i);
+		rc = pg_send_kind(p, b, (enum pg_kind)k);
+	for (int i = 0; i < b->rejrows_n && rc == 0; i++)
+		rc = pg_send_reject_rec(p, b, i);
 	if (rc == 0)
 		rc = pg_send_ctl(p, "COMMIT");
 	return rc;
@@ -1575,7 +1875,9 @@ static void pg_note_result(struct pg *p, PGresult *r, struct pg_outcome_ *out)
 	}
 	if (!b || i >= p->stmts_n_ || p->stmt_kind_[i] == PG_STMT_CTL || p->round_ != PG_ROUND_BATCH)
 		return;
-	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+	if (st == PGRES_TUPLES_OK && p->stmt_row_[i] == PG_STMT_BULK) {
+		pg_bulk_result(p, b, (enum pg_kind)p->stmt_kind_[i], r);
+	} else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 		enum pg_kind k = (enum pg_kind)p->stmt_kind_[i];
 		int row = p->stmt_row_[i];
 
@@ -1659,8 +1961,17 @@ static void pg_round_done(struct pg *p, const struct pg_outcome_ *o)
 		int row_fault = o->stmt < p->stmts_n_ && p->stmt_kind_[o->stmt] != PG_STMT_CTL &&
 				pg_row_fault(o->sqlstate);
 
+		int bulk = o->stmt < p->stmts_n_ && p->stmt_row_[o->stmt] == PG_STMT_BULK &&
+			   (row_fault || strncmp(o->sqlstate, "21", 2) == 0);
+
 		p->stats.retries++;
-		if (row_fault) {
+		if (bulk) {
+			/* Which row, the multi-row statement does not say: ask row by row. */
+			log_info("PostgreSQL refused a multi-row statement: sending the batch row by row",
+				 LS("sqlstate", o->sqlstate), LS("error", o->msg));
+			b->single_ = 1;
+			row_fault = 1;
+		} else if (row_fault) {
 			pg_row_refused(p, b, o);
 		} else {
 			log_warn("PostgreSQL batch failed; sending it again after a pause",

@@ -110,6 +110,7 @@
 #define PG_BATCH_ROWS_MAX 256       /* the largest of the above */
 #define PG_BATCH_TEXT_MAX (256u * 1024) /* raw JSON of one batch's rows, NULs included */
 #define PG_REJECT_MSG_MAX 256       /* a quarantined row's error text */
+#define PG_BATCH_REJECTS_MAX 16     /* records decode refused, for trading.rejects */
 #define PG_STMTS_MAX (7 * PG_BATCH_ROWS_MAX + 2)
 #define PG_SQL_MAX (32 * 1024)      /* one migration message */
 #define PG_CONNECT_TIMEOUT_MS 10000
@@ -187,6 +188,16 @@ struct pg_wallet {
 	int64_t updated_ms; /* the push's creationTime or the REST answer's time */
 };
 
+/* A record that never decoded, quarantined as it came (pg_batch_add_reject). */
+struct pg_reject_row {
+	char account[CFG_NAME_MAX];
+	char kind[16];               /* "execution", ..., "message" */
+	char ref[64];                /* its execId / orderId when one is readable */
+	char reason[PG_REJECT_MSG_MAX];
+	struct decode_span raw;      /* in the batch's text */
+	int64_t received_ms;
+};
+
 /* Why a row was quarantined (state PG_ROW_REJECTED or DROPPED). */
 struct pg_reject {
 	char sqlstate[6];
@@ -201,6 +212,7 @@ struct pg_batch {
 	uint64_t order_;    /* submission order: private */
 	int in_doubt;       /* see "Rejected rows" above */
 	int rounds;         /* pipelines sent for this batch (retries included) */
+	int single_;        /* private: one statement per row (a row was refused) */
 	int n[PG_KINDS];    /* rows of each kind */
 	int new_n;          /* fills PG_ROW_NEW, final in on_commit */
 	int dup_n, stale_n, rejected_n, dropped_n;
@@ -213,6 +225,8 @@ struct pg_batch {
 	struct pg_order orders[PG_BATCH_ORDERS_MAX];
 	struct pg_position positions[PG_BATCH_POSITIONS_MAX];
 	struct pg_wallet wallet[PG_BATCH_WALLET_MAX];
+	int rejrows_n;
+	struct pg_reject_row rejrows[PG_BATCH_REJECTS_MAX];
 	int rejects_n;                  /* private */
 	struct pg_reject rejects_[16];  /* private: later rejections share the last */
 	uint32_t text_used;
@@ -298,6 +312,7 @@ struct pg {
 	struct pg_outcome_ out_;
 	uint8_t stmt_kind_[PG_STMTS_MAX];
 	uint16_t stmt_row_[PG_STMTS_MAX];
+	uint64_t key_[PG_KINDS][PG_BATCH_ROWS_MAX]; /* rows' conflict keys, hashed */
 	char sql_[PG_SQL_MAX];
 	struct pg_batch batches[PG_BATCHES_MAX];
 };
@@ -352,6 +367,16 @@ int pg_batch_add_position(struct pg_batch *b, const char *account,
                           const struct decode_position *pos, const char *msg);
 int pg_batch_add_wallet(struct pg_batch *b, const char *account, const struct decode_wallet *w,
                         const char *msg, int64_t updated_ms);
+/*
+ * A record decode refused, for trading.rejects (sqlstate "", error = reason,
+ * raw = the text, len bytes, stored as text: it may be exactly what jsonb
+ * refuses). Inserted once: a replay of the same account, kind, ref and raw
+ * adds nothing. FR_EFULL when the batch has no room (submit it, retry in the
+ * next), FR_EINVAL when the text alone exceeds PG_BATCH_TEXT_MAX.
+ */
+int pg_batch_add_reject(struct pg_batch *b, const char *account, const char *kind,
+                        const char *ref, const char *reason, const char *raw, size_t len,
+                        int64_t received_ms);
 
 /* The derived columns of a fill from book_apply's result. */
 void pg_derived_from_book(struct pg_derived *d, const struct book_result *r);

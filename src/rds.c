@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include <bearssl_hash.h>
@@ -22,6 +23,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "loop.h"
 
 /* What a command is, for its reply: passed to hiredis as privdata. */
 enum rds_kind {
@@ -48,6 +50,19 @@ const char rds_guard_lua[] =
 	"if #KEYS == 2 then redis.call('SET', KEYS[1], ARGV[2]) end\n"
 	"redis.call('HSET', h, 'version', ARGV[1], unpack(ARGV, 3))\n"
 	"return 1\n";
+
+/*
+ * Publish once. KEYS[1] the fill's marker, ARGV[1] the channel, ARGV[2] the
+ * message, ARGV[3] the marker's lifetime in ms. The first writer of the
+ * marker publishes (the reply is PUBLISH's receiver count); anyone later --
+ * this instance replaying its journal after a crash, a second instance on
+ * the same account -- gets -1 and publishes nothing.
+ */
+static const char rds_publish_lua[] =
+	"if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then\n"
+	"  return redis.call('PUBLISH', ARGV[1], ARGV[2])\n"
+	"end\n"
+	"return -1\n";
 
 static void rds_pump(struct rds *r);
 static void rds_backoff(struct rds *r);
@@ -310,6 +325,7 @@ static void op_reset(struct rds_op_ *op, int kind, int db)
 {
 	op->kind = (uint8_t)kind;
 	op->db = db;
+	op->t0_us = 0;
 	op->argc = 0;
 	op->used = 0;
 }
@@ -615,6 +631,51 @@ static int state_dropped(struct rds *r)
 
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
 
+/* see rds.h */
+const uint64_t rds_publish_le_us[RDS_LAT_BUCKETS] = {
+	100, 250, 500, 1000, 2000, 5000, 10000, 25000, 100000, 1000000,
+};
+
+/* see rds.h */
+void rds_set_origin(struct rds *r, uint64_t t0_us)
+{
+	r->origin_us_ = t0_us;
+}
+
+/* A publish's privdata carries its start time above the kind (64-bit
+ * pointers; elsewhere publishes are not timed). */
+static void *priv_of(int kind, uint64_t t0_us)
+{
+	if (sizeof(uintptr_t) < 8 || !t0_us)
+		return (void *)(uintptr_t)kind;
+	return (void *)(uintptr_t)((uint64_t)kind | (t0_us << 8));
+}
+
+static void publish_timed(struct rds *r, void *priv)
+{
+	uint64_t t0 = (uint64_t)(uintptr_t)priv >> 8, us;
+
+	if (sizeof(uintptr_t) < 8 || !t0)
+		return;
+	us = loop_mono_us() - t0;
+	r->stats.publish_timed++;
+	if (us > r->stats.publish_us_max)
+		r->stats.publish_us_max = us;
+	for (int i = 0; i < RDS_LAT_BUCKETS; i++)
+		r->stats.publish_le[i] += us <= rds_publish_le_us[i];
+}
+
+static int send_cmd_t(struct rds *r, int kind, uint64_t t0_us, int argc, const char **argv,
+                      const size_t *len)
+{
+	if (redisAsyncCommandArgv(r->ac, on_reply, priv_of(kind, t0_us), argc, argv, len) !=
+	    REDIS_OK)
+		return FR_EIO; /* the context is going away; its cleanup follows */
+	if (r->inflight++ == 0)
+		r->progress_ms = mono_ms(r);
+	return 0;
+}
+
 static int send_cmd(struct rds *r, int kind, int argc, const char **argv, const size_t *len)
 {
 	if (redisAsyncCommandArgv(r->ac, on_reply, (void *)(uintptr_t)kind, argc, argv, len) !=
@@ -653,7 +714,7 @@ static int send_op(struct rds *r, const struct rds_op_ *op)
 	}
 	if (op->kind == OP_PUBLISH)
 		r->stats.publishes_sent++;
-	return send_cmd(r, op->kind, op->argc, argv, len);
+	return send_cmd_t(r, op->kind, op->kind == OP_PUBLISH ? op->t0_us : 0, op->argc, argv, len);
 }
 
 /* ---- the full rewrite ------------------------------------------------------ */
@@ -987,7 +1048,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct rds *r = ac->data;
 	const redisReply *rep = reply;
-	int kind = (int)(uintptr_t)priv;
+	int kind = (int)((uintptr_t)priv & 0xff);
 
 	if (!rep)
 		return; /* the context is going away: ev_cleanup handles it */
@@ -1009,7 +1070,11 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 		else
 			r->stats.positions_stale++;
 	} else if (kind == OP_PUBLISH && rep->type == REDIS_REPLY_INTEGER) {
-		r->stats.publish_receivers += (uint64_t)rep->integer;
+		publish_timed(r, priv);
+		if (rep->integer >= 0)
+			r->stats.publish_receivers += (uint64_t)rep->integer;
+		else
+			r->stats.publishes_repeated++;
 	}
 	rds_pump(r);
 }
@@ -1300,7 +1365,7 @@ static int queue_publish(struct rds *r, const char *account, const struct decode
                          const struct book_result *res, int alloc_i)
 {
 	const char *bot = alloc_i >= 0 ? res->allocs[alloc_i].bot : res->bot;
-	char chan[RDS_KEY_MAX], json[RDS_JSON_MAX];
+	char chan[RDS_KEY_MAX], mark[RDS_KEY_MAX], json[RDS_JSON_MAX], ttl[24];
 	const char *cat;
 	struct rds_op_ *op;
 	int db, n;
@@ -1310,11 +1375,16 @@ static int queue_publish(struct rds *r, const char *account, const struct decode
 		return r->state == RDS_READY ? FR_EFULL : 0;
 	}
 	n = rds_fill_json(json, sizeof json, account, x, res, alloc_i);
-	if (n < 0 || fit(snprintf(chan, sizeof chan, "fillrelay:fills:%s", bot), sizeof chan) < 0)
+	if (n < 0 || fit(snprintf(chan, sizeof chan, "fillrelay:fills:%s", bot), sizeof chan) < 0 ||
+	    fit(snprintf(mark, sizeof mark, "fillrelay:published:%s:%s:%s", account, x->exec_id,
+	                 bot), sizeof mark) < 0)
 		return FR_ERANGE;
+	snprintf(ttl, sizeof ttl, "%d", RDS_PUBLISHED_TTL_MS);
 	bot_home(r, account, bot, &db, &cat);
 	op_reset(op, OP_PUBLISH, db);
-	if (op_str(op, "PUBLISH") | op_str(op, chan) | op_arg(op, json, (size_t)n))
+	op->t0_us = r->origin_us_;
+	if (op_str(op, "EVAL") | op_str(op, rds_publish_lua) | op_str(op, "1") | op_str(op, mark) |
+	    op_str(op, chan) | op_arg(op, json, (size_t)n) | op_str(op, ttl))
 		return FR_ERANGE;
 	queue_commit(r);
 	return 1;

@@ -26,7 +26,12 @@
  *   fillrelay:fills:BOT              channel: one JSON message per newly
  *       applied fill and bot (a fill split among holders goes to each
  *       holder's channel with that holder's part), published in the bot's db
- *       (pub/sub ignores the db: one message per channel, any db):
+ *       (pub/sub ignores the db: one message per channel, any db), at most
+ *       once: the same script first sets the marker
+ *       fillrelay:published:ACCOUNT:EXEC_ID:BOT (NX, PX RDS_PUBLISHED_TTL_MS)
+ *       and publishes only when it was not there -- so a journal replayed
+ *       after a crash, or a second instance on the account, publishes
+ *       nothing again (stats.publishes_repeated):
  *       {"account","bot","category","symbol","side","qty","price","exec_id",
  *        "exec_time","exec_type","reason","close_reason","position_idx",
  *        "position"} -- qty the bot's part (signed toward the fill's side:
@@ -121,7 +126,7 @@
  * pipelines far more than a loopback round trip needs. */
 #define RDS_INFLIGHT_MAX 64
 #define RDS_ARGS_MAX 40      /* arguments of one command */
-#define RDS_OP_BYTES 1536    /* bytes of one command's arguments */
+#define RDS_OP_BYTES 1792    /* bytes of one command's arguments */
 #define RDS_KEY_MAX 192
 #define RDS_JSON_MAX 1024
 /* Every position of the book may need a remembered version (see rds.c). */
@@ -142,6 +147,7 @@
 /* No [listener] key for these yet: constants. */
 #define RDS_HEARTBEAT_MS 5000
 #define RDS_HEARTBEAT_TTL_MS (3 * RDS_HEARTBEAT_MS)
+#define RDS_PUBLISHED_TTL_MS 86400000 /* a publish marker lives a day (rds_fill) */
 
 /* exec time (16 hex) + seq (16 hex) + execId bytes (2 hex each, padded "00") */
 #define RDS_VERSION_LEN (16 + 16 + 2 * (DECODE_ID_MAX - 1))
@@ -158,7 +164,8 @@ _Static_assert(RDS_OP_BYTES >= 2 * RDS_KEY_MAX + RDS_VERSION_MAX + 6 * DEC_STR_M
                                        DECODE_ID_MAX + CFG_NAME_MAX + 2 * DECODE_SYMBOL_MAX +
                                        16 * 16 + 200,
                "a position write fits its bytes");
-_Static_assert(RDS_OP_BYTES >= RDS_JSON_MAX + RDS_KEY_MAX, "a publish fits");
+_Static_assert(RDS_OP_BYTES >= RDS_JSON_MAX + 3 * RDS_KEY_MAX + 160,
+               "a publish fits: script, marker, channel, message");
 
 /* ---- values ------------------------------------------------------------- */
 
@@ -169,6 +176,9 @@ enum rds_state {
 	RDS_HANDSHAKE,  /* connecting; AUTH, SCRIPT LOAD, SELECTs in flight */
 	RDS_READY,      /* rewriting (rewrite_active) or streaming the queue */
 };
+
+#define RDS_LAT_BUCKETS 10
+extern const uint64_t rds_publish_le_us[RDS_LAT_BUCKETS];
 
 /* Whether rds_fill publishes: the caller knows (PostgreSQL's insert result). */
 enum rds_publish {
@@ -193,6 +203,12 @@ struct rds_stats {
 	uint64_t publishes_sent;
 	uint64_t publish_receivers; /* sum of PUBLISH replies */
 	uint64_t publishes_lost;    /* made while not READY or with the queue full */
+	uint64_t publishes_repeated; /* kept out by their marker: published before */
+	/* Frame to Redis: from the moment the fill's frame was taken
+	 * (rds_set_origin) to Redis's answer to its publish, in microseconds;
+	 * publish_le[i] counts those within rds_publish_le_us[i] (cumulative). */
+	uint64_t publish_le[RDS_LAT_BUCKETS];
+	uint64_t publish_timed, publish_us_max;
 	uint64_t heartbeats;
 	uint64_t views_written;     /* exchange views: guarded writes that took effect */
 	uint64_t drift_mismatches;  /* mismatches logged (once until resolved) */
@@ -205,6 +221,7 @@ struct rds_stats {
 
 struct rds_op_ {
 	int db;
+	uint64_t t0_us;    /* a publish: when its frame was taken (0: unknown) */
 	uint8_t kind;
 	uint8_t argc;
 	uint16_t used;
@@ -276,6 +293,7 @@ struct rds {
 	struct rds_version_ versions[RDS_VERSIONS_MAX];
 	struct rds_sym_ syms[RDS_SYMS_MAX];
 	struct rds_stats stats;
+	uint64_t origin_us_; /* rds_set_origin */
 };
 
 /* ---- calls ---------------------------------------------------------------- */
@@ -309,6 +327,11 @@ void rds_stop(struct rds *r);
  */
 int rds_fill(struct rds *r, const char *account, const struct decode_exec *x,
              const struct book_result *res, enum rds_publish pub);
+
+/* The monotonic microseconds (CLOCK_MONOTONIC) at which the frame of the
+ * fills rds_fill is given next was taken: their publishes are timed from it
+ * (stats.publish_le). 0: not timed. */
+void rds_set_origin(struct rds *r, uint64_t t0_us);
 
 /*
  * Records the exchange's view of a position (a position push or a REST

@@ -7,8 +7,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+#include "loop.h"
 #include "orderid.h"
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -122,6 +124,7 @@ static int sink_journal(struct sink *s, enum journal_kind kind, const char *cate
 		return rc;
 	s->stats.records_journaled++;
 	s->stats.fills_journaled += kind == JOURNAL_KIND_EXECUTION;
+	s->taken_us_[seq & (SINK_TAKEN_MAX - 1)] = s->take_us_;
 	r.seq = seq;
 	n = journal_encode(&r, s->enc_, sizeof s->enc_);
 	if (n > 0) {
@@ -154,12 +157,9 @@ static struct pg_batch *sink_room(struct sink *s, enum pg_kind k, int rows, int 
 	full |= b->text_used + text > PG_BATCH_TEXT_MAX;
 	if (k == PG_KIND_FILL) {
 		int trips = 2 * holders < PG_BATCH_TRIPS_MAX ? 2 * holders : PG_BATCH_TRIPS_MAX;
-		size_t need = sizeof(struct book_result) - sizeof(struct book_trip) * BOOK_TRIPS_MAX;
-
 		full |= b->n[PG_KIND_ALLOC] + holders > PG_BATCH_ALLOCS_MAX;
 		full |= b->n[PG_KIND_BOTPOS] + holders > PG_BATCH_BOTPOS_MAX;
 		full |= b->n[PG_KIND_TRIP] + trips > PG_BATCH_TRIPS_MAX;
-		full |= s->pools_[b - s->pg->batches].used + need > SINK_POOL_BYTES;
 	}
 	if (!full)
 		return b;
@@ -179,47 +179,6 @@ static void sink_row_lost(struct sink *s, int rc, const char *what)
 		return;
 	s->stats.rows_lost++;
 	log_error("a row did not fit its batch", LS("row", what), LS("error", err_str(rc)));
-}
-
-/* Keeps what rds_fill needs of an APPLIED result, for the commit. */
-static void sink_keep_result(struct sink *s, struct pg_batch *b, int fill_i)
-{
-	struct sink_pool_ *pool = &s->pools_[b - s->pg->batches];
-	const struct book_result *r = &s->res_;
-	size_t need = offsetof(struct book_result, allocs) +
-	              sizeof r->allocs[0] * (size_t)r->allocs_n +
-	              sizeof r->positions[0] * (size_t)r->positions_n + 16;
-	unsigned char *p;
-
-	if (pool->used + need > SINK_POOL_BYTES) {
-		sink_row_lost(s, FR_EFULL, "book result");
-		return;
-	}
-	p = pool->buf + pool->used;
-	pool->off[fill_i] = (int32_t)pool->used;
-	memcpy(p, r, offsetof(struct book_result, allocs));
-	p += offsetof(struct book_result, allocs);
-	memcpy(p, r->allocs, sizeof r->allocs[0] * (size_t)r->allocs_n);
-	p += sizeof r->allocs[0] * (size_t)r->allocs_n;
-	memcpy(p, &r->positions_n, sizeof r->positions_n);
-	p += sizeof r->positions_n;
-	memcpy(p, r->positions, sizeof r->positions[0] * (size_t)r->positions_n);
-	pool->used += (uint32_t)((need + 7) & ~(size_t)7);
-}
-
-/* The inverse of sink_keep_result into *r. */
-static void sink_load_result(const struct sink_pool_ *pool, int off, struct book_result *r)
-{
-	const unsigned char *p = pool->buf + off;
-
-	memcpy(r, p, offsetof(struct book_result, allocs));
-	p += offsetof(struct book_result, allocs);
-	memcpy(r->allocs, p, sizeof r->allocs[0] * (size_t)r->allocs_n);
-	p += sizeof r->allocs[0] * (size_t)r->allocs_n;
-	memcpy(&r->positions_n, p, sizeof r->positions_n);
-	p += sizeof r->positions_n;
-	memcpy(r->positions, p, sizeof r->positions[0] * (size_t)r->positions_n);
-	r->trips_n = 0;
 }
 
 static void sink_add_applied(struct sink *s, struct pg_batch *b, const char *account,
@@ -309,10 +268,17 @@ static int sink_move_exec(void *ctx, const struct decode_env *env, const struct 
 	/* A late fill makes its symbol dirty only if PostgreSQL did not have it
 	 * (sink_pg_on_commit): a backfill brings back, within its margin, many
 	 * fills already stored and applied, and those change nothing. */
-	s->pools_[b - s->pg->batches].off[fill_i] = st == BOOK_LATE ? SINK_POOL_LATE : -1;
+	s->late_[b - s->pg->batches][fill_i] = st == BOOK_LATE;
 	if (st == BOOK_APPLIED) {
 		sink_add_applied(s, b, account, x);
-		sink_keep_result(s, b, fill_i);
+		/* Redis sees the fill now, not after the commit: its writes are
+		 * guarded and its publish happens once (rds.h), so nothing waits
+		 * for PostgreSQL or an fsync to show a bot its position. */
+		s->stats.published++;
+		rds_set_origin(s->rds, s->cur_seq_ + SINK_TAKEN_MAX > s->j.next_seq
+		                       ? s->taken_us_[s->cur_seq_ & (SINK_TAKEN_MAX - 1)] : 0);
+		rds_fill(s->rds, account, x, &s->res_, RDS_PUBLISH);
+		rds_set_origin(s->rds, 0);
 	}
 	return 0;
 }
@@ -397,12 +363,65 @@ static int sink_read(struct sink *s, uint64_t seq, struct journal_rec *r)
 
 	if (ring_get(&s->ring, seq, &p, &n) == 0 && journal_decode(p, n, r, NULL) > 0)
 		return 1;
-	if (s->it_.next_seq != seq)
-		journal_iter_init(&s->j, &s->it_, seq);
+	/* Not journal_iter_init: a fresh iterator reads its segment from the
+	 * start, and doing that at every ring miss, or every time a record
+	 * found no free batch, made a spill quadratic. */
+	journal_iter_seek(&s->j, &s->it_, seq);
 	rc = journal_iter_next(&s->j, &s->it_, r);
 	if (rc == 1 && r->seq != seq)
 		return 0;
 	return rc;
+}
+
+/* The value of "key" in a JSON text, when a plain string: its execId, say. */
+static void sink_ref(char *dst, size_t cap, const char *t, size_t n, const char *key)
+{
+	size_t kl = strlen(key), i = 0, w = 0;
+
+	dst[0] = 0;
+	for (; i + kl + 2 <= n; i++)
+		if (t[i] == '"' && memcmp(t + i + 1, key, kl) == 0 && t[i + 1 + kl] == '"')
+			break;
+	if (i + kl + 2 > n)
+		return;
+	for (i += kl + 2; i < n && (t[i] == ' ' || t[i] == ':'); i++)
+		;
+	if (i >= n || t[i] != '"')
+		return;
+	for (i++; i < n && t[i] != '"' && t[i] != '\\' && w + 1 < cap; i++)
+		dst[w++] = t[i];
+	dst[w] = 0;
+}
+
+/* A refused record into the open batch's rejects: 1 moved, 0 no batch free. */
+static int sink_move_reject(struct sink *s, const struct journal_rec *r)
+{
+	const char *nl = memchr(r->raw, '\n', r->raw_len);
+	size_t rn = nl ? (size_t)(nl - r->raw) : 0;
+	const char *text = nl ? nl + 1 : r->raw;
+	size_t tn = r->raw_len - (size_t)(text - r->raw);
+	char reason[PG_REJECT_MSG_MAX], ref[64];
+	const char *key = !strcmp(r->category, "execution") ? "execId"
+	                  : !strcmp(r->category, "order") ? "orderId" : "symbol";
+	struct pg_batch *b = pg_batch_open(s->pg);
+	int rc;
+
+	if (!b)
+		return 0;
+	snprintf(reason, sizeof reason, "%.*s", (int)rn, r->raw);
+	sink_ref(ref, sizeof ref, text, tn, key);
+	rc = pg_batch_add_reject(b, r->account, r->category, ref, reason, text, tn,
+	                         r->received_at_ms);
+	if (rc == FR_EFULL) {
+		pg_batch_submit(s->pg, b, s->moved_seq_);
+		s->submitted_seq_ = s->moved_seq_;
+		if (!(b = pg_batch_open(s->pg)))
+			return 0;
+		rc = pg_batch_add_reject(b, r->account, r->category, ref, reason, text, tn,
+		                         r->received_at_ms);
+	}
+	sink_row_lost(s, rc, "reject");
+	return 1;
 }
 
 static const enum decode_kind sink_kinds[] = {
@@ -425,7 +444,15 @@ static int sink_move_one(struct sink *s, uint64_t seq)
 	}
 	if (rc == 0)
 		return 0;
+	if (r.kind == JOURNAL_KIND_REJECT) {
+		if (!sink_move_reject(s, &r))
+			return 0;
+		s->moved_seq_ = seq;
+		s->stats.records_moved++;
+		return 1;
+	}
 	n = sink_wrap(s, &r);
+	s->cur_seq_ = seq;
 	s->account_ = r.account;
 	s->received_ms_ = r.received_at_ms;
 	s->phase_ = SINK_PH_MOVE;
@@ -520,6 +547,8 @@ static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct de
 		return rb->err_;
 	if (st != BOOK_APPLIED)
 		return 0;
+	rb->last_x_ = *x;
+	rb->have_last_ = 1;
 	for (int i = 0; i < r->trips_n; i++) {
 		if (sink_rb_count(rb, pg_blk_trip(&rb->w_, &r->trips[i])))
 			return rb->err_;
@@ -596,6 +625,54 @@ static const char sink_rb_sql[] =
 	" WHERE f.account = $1 AND f.category = $2 AND f.symbol = $3"
 	" ORDER BY f.exec_time, COALESCE(f.seq, -1), f.exec_id COLLATE \"C\"";
 
+/* The bots holding the symbol now (before its rebuild). */
+static void sink_rb_held(struct sink_rebuild *rb, const char *account, const char *category,
+                         const char *symbol)
+{
+	const struct book_position *q;
+	int cur = 0;
+
+	rb->held_n_ = 0;
+	while ((q = book_position_next(rb->book, &cur)) != NULL &&
+	       rb->held_n_ < (int)(sizeof rb->held_ / sizeof rb->held_[0]))
+		if (!strcmp(q->account, account) && !strcmp(q->category, category) &&
+		    !strcmp(q->symbol, symbol))
+			rb->held_[rb->held_n_++] = *q;
+}
+
+/* Those of them the rebuilt book has no position for: told flat. */
+static void sink_rb_flat(struct sink_rebuild *rb)
+{
+	for (int i = 0; rb->fn && rb->have_last_ && i < rb->held_n_; i++) {
+		const struct book_position *h = &rb->held_[i], *q;
+		int cur = 0, found = 0;
+
+		while (!found && (q = book_position_next(rb->book, &cur)) != NULL)
+			found = !strcmp(q->account, h->account) && !strcmp(q->bot, h->bot) &&
+			        !strcmp(q->category, h->category) && !strcmp(q->symbol, h->symbol) &&
+			        q->position_idx == h->position_idx;
+		if (found)
+			continue;
+		memset(&rb->res_, 0, sizeof rb->res_);
+		rb->res_.status = BOOK_APPLIED;
+		sink_copy(rb->res_.bot, sizeof rb->res_.bot, h->bot);
+		rb->res_.positions_n = 1;
+		memset(&rb->res_.positions[0], 0, sizeof rb->res_.positions[0]);
+		sink_copy(rb->res_.positions[0].account, sizeof rb->res_.positions[0].account,
+		          h->account);
+		sink_copy(rb->res_.positions[0].bot, sizeof rb->res_.positions[0].bot, h->bot);
+		sink_copy(rb->res_.positions[0].category, sizeof rb->res_.positions[0].category,
+		          h->category);
+		sink_copy(rb->res_.positions[0].symbol, sizeof rb->res_.positions[0].symbol, h->symbol);
+		sink_copy(rb->res_.positions[0].currency, sizeof rb->res_.positions[0].currency,
+		          h->currency);
+		rb->res_.positions[0].position_idx = h->position_idx;
+		log_info("rebuild: a bot no longer holds the symbol: its position is flat",
+		         LS("account", h->account), LS("bot", h->bot), LS("symbol", h->symbol));
+		rb->fn(rb->ctx, h->account, &rb->last_x_, &rb->res_);
+	}
+}
+
 /* see sink.h */
 int sink_rebuild_symbol(struct sink_rebuild *rb, const char *account, const char *category,
                         const char *symbol)
@@ -607,6 +684,7 @@ int sink_rebuild_symbol(struct sink_rebuild *rb, const char *account, const char
 
 	rb->err_ = 0;
 	rb->keep_n_ = 0;
+	rb->have_last_ = 0;
 	rb->account_ = account;
 	if (pg_blk_open(rb->pg, &rd) != 0)
 		return FR_EIO;
@@ -616,6 +694,7 @@ int sink_rebuild_symbol(struct sink_rebuild *rb, const char *account, const char
 	}
 	rc = pg_blk_exec(&rb->w_, "BEGIN");
 	if (rc == 0) {
+		sink_rb_held(rb, account, category, symbol);
 		book_reset_symbol(rb->book, account, category, symbol);
 		rc = pg_blk_query(&rd, sink_rb_sql, 3, params, sink_rb_row, rb);
 	}
@@ -631,6 +710,7 @@ int sink_rebuild_symbol(struct sink_rebuild *rb, const char *account, const char
 		rb->changed = changed0;
 		return FR_EIO;
 	}
+	sink_rb_flat(rb);
 	rb->symbols++;
 	return 0;
 }
@@ -639,8 +719,30 @@ static void sink_rebuilt_rds(void *ctx, const char *account, const struct decode
                              const struct book_result *r)
 {
 	struct sink *s = ctx;
+	enum rds_publish pub = RDS_NO_PUBLISH;
 
-	rds_fill(s->rds, account, x, r, RDS_NO_PUBLISH);
+	for (int i = 0; i < s->late_pub_n_; i++) {
+		if (strcmp(s->late_pub_[i].account, account) || strcmp(s->late_pub_[i].exec_id, x->exec_id))
+			continue;
+		pub = RDS_PUBLISH; /* the late fill PostgreSQL had not seen: told now, once */
+		s->stats.published++;
+		s->late_pub_[i] = s->late_pub_[--s->late_pub_n_];
+		break;
+	}
+	rds_fill(s->rds, account, x, r, pub);
+}
+
+/* Remembers a late fill new to PostgreSQL, for its rebuild to publish. */
+static void sink_late_pub_add(struct sink *s, const char *account, const char *exec_id)
+{
+	if (s->late_pub_n_ >= SINK_LATE_PUB_MAX) {
+		log_warn("too many late fills waiting for their rebuild: this one is not published",
+		         LS("account", account), LS("exec_id", exec_id));
+		return;
+	}
+	sink_copy(s->late_pub_[s->late_pub_n_].account, sizeof s->late_pub_[0].account, account);
+	sink_copy(s->late_pub_[s->late_pub_n_].exec_id, sizeof s->late_pub_[0].exec_id, exec_id);
+	s->late_pub_n_++;
 }
 
 static void sink_rebuild_wake(struct loop *l, int id, void *arg)
@@ -687,19 +789,12 @@ void sink_before_sleep(struct loop *l, void *arg)
 	uint64_t upto;
 
 	(void)l;
-	if (!s->open)
-		return;
-	if (journal_sync(&s->j) != 0 && !s->err) {
-		s->err = FR_EIO;
-		sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
-		log_error("journal sync failed: the sink stops", LS("error", s->msg));
-	}
-	if (s->err)
+	if (!s->open || s->err)
 		return;
 	if (s->dirty_n_)
 		sink_rebuild_dirty(s);
 	journal_stat(&s->j, &st);
-	upto = st.unsynced_first_seq ? st.unsynced_first_seq - 1 : st.last_seq;
+	upto = st.last_seq;
 	while (s->moved_seq_ < upto && sink_move_one(s, s->moved_seq_ + 1))
 		;
 	/* A rebuild waits for every batch: an open one, even empty, is sent. */
@@ -708,6 +803,57 @@ void sink_before_sleep(struct loop *l, void *arg)
 		pg_batch_submit(s->pg, b, s->moved_seq_);
 		s->submitted_seq_ = s->moved_seq_;
 	}
+	/* The fsync last: PostgreSQL has the batch by now and works meanwhile. */
+	if (journal_sync(&s->j) != 0) {
+		s->err = FR_EIO;
+		sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
+		log_error("journal sync failed: the sink stops", LS("error", s->msg));
+	}
+}
+
+static void sink_ckpt_cancel(struct sink *s)
+{
+	if (s->ckpt_timer_ >= 0)
+		loop_timer_cancel(s->loop, s->ckpt_timer_);
+	s->ckpt_timer_ = -1;
+}
+
+static void sink_ckpt_force(struct sink *s)
+{
+	if (!s->open || s->committed_seq_ <= s->j.checkpoint)
+		return;
+	s->ckpt_ms_ = sink_now(s);
+	if (journal_checkpoint(&s->j, s->committed_seq_) != 0)
+		log_warn("journal checkpoint failed", LS("error", journal_error(&s->j)));
+}
+
+static void sink_ckpt_timer(struct loop *l, int id, void *arg)
+{
+	struct sink *s = arg;
+
+	(void)l;
+	(void)id;
+	s->ckpt_timer_ = -1;
+	sink_ckpt_force(s);
+}
+
+/* Checkpoints at the last commit when it is time (sink.h, step 3), or arms
+ * a timer so a deferred checkpoint happens even if no commit follows. */
+static void sink_checkpoint(struct sink *s, int64_t now)
+{
+	struct journal_stat st;
+	int due;
+
+	if (s->committed_seq_ <= s->j.checkpoint)
+		return;
+	journal_stat(&s->j, &st);
+	due = now - s->ckpt_ms_ >= SINK_CKPT_MS || st.bytes * 2 > st.limit_bytes ||
+	      (s->j.segs_n > 1 && s->committed_seq_ >= s->j.segs[0].last_seq);
+	if (due)
+		sink_ckpt_force(s);
+	else if (s->ckpt_timer_ < 0)
+		s->ckpt_timer_ = loop_timer_add(s->loop, SINK_CKPT_MS - (now - s->ckpt_ms_), 0,
+		                                sink_ckpt_timer, s);
 }
 
 /* ---- step 3: commits ----------------------------------------------------- */
@@ -716,23 +862,23 @@ void sink_before_sleep(struct loop *l, void *arg)
 void sink_pg_on_commit(void *arg, struct pg *p, const struct pg_batch *b)
 {
 	struct sink *s = arg;
-	struct sink_pool_ *pool = &s->pools_[b - p->batches];
+	uint8_t *late = s->late_[b - p->batches];
 	int64_t now = sink_now(s);
 
 	s->stats.commits++;
-	if (b->seq > s->j.checkpoint && journal_checkpoint(&s->j, b->seq) != 0)
-		log_warn("journal checkpoint failed", LS("error", journal_error(&s->j)));
+	if (b->seq > s->committed_seq_)
+		s->committed_seq_ = b->seq;
+	sink_checkpoint(s, now);
 	for (int i = 0; i < b->n[PG_KIND_FILL]; i++) {
 		const struct pg_fill *f = &b->fills[i];
 		int st = b->st[PG_KIND_FILL][i];
-		int pub = st == PG_ROW_NEW || b->in_doubt;
 
 		s->stats.fills_written += st == PG_ROW_NEW;
 		s->stats.fills_deduplicated += st == PG_ROW_DUP;
 		s->stats.latency_last_ms = now - f->received_at_ms;
 		if (s->stats.latency_last_ms > s->stats.latency_max_ms)
 			s->stats.latency_max_ms = s->stats.latency_last_ms;
-		if (pool->off[i] == SINK_POOL_LATE && (st == PG_ROW_NEW || b->in_doubt)) {
+		if (late[i] && (st == PG_ROW_NEW || b->in_doubt)) {
 			log_warn("late fill stored: its symbol is rebuilt in exchange order",
 			         LS("account", f->account), LS("symbol", f->x.symbol),
 			         LS("exec_id", f->x.exec_id));
@@ -740,17 +886,12 @@ void sink_pg_on_commit(void *arg, struct pg *p, const struct pg_batch *b)
 				s->stats.rebuild_failures++;
 				log_error("too many symbols waiting for a rebuild: run fillrelay rebuild",
 				          LS("account", f->account), LS("symbol", f->x.symbol));
+			} else if (st == PG_ROW_NEW) {
+				sink_late_pub_add(s, f->account, f->x.exec_id);
 			}
 		}
-		if (pool->off[i] < 0)
-			continue;
-		sink_load_result(pool, pool->off[i], &s->res_);
-		s->stats.published += pub;
-		rds_fill(s->rds, f->account, &f->x, &s->res_, pub ? RDS_PUBLISH : RDS_NO_PUBLISH);
+		late[i] = 0;
 	}
-	pool->used = 0;
-	for (int i = 0; i < PG_BATCH_FILLS_MAX; i++)
-		pool->off[i] = -1;
 }
 
 /* ---- step 1 again: the decode callbacks of messages ----------------------- */
@@ -801,15 +942,26 @@ static int sink_take_wallet(void *ctx, const struct decode_env *env, const struc
 	return sink_journal(s, JOURNAL_KIND_WALLET, "", s->take_msg_, w->account_raw);
 }
 
+/* A refused record is journaled (JOURNAL_KIND_REJECT: reason, newline, text)
+ * and so reaches trading.rejects in journal order; it never reaches the book. */
 static int sink_take_reject(void *ctx, const struct decode_env *env, const struct decode_reject *r)
 {
 	struct sink *s = ctx;
+	size_t n = strnlen(r->reason, sizeof r->reason);
+	struct decode_span all = { 0, 0 };
 
 	(void)env;
 	s->stats.rejected++;
-	sink_log_reject("undecodable record: not kept", s->account_, r->reason,
+	sink_log_reject("undecodable record: quarantined in trading.rejects", s->account_, r->reason,
 	                s->take_msg_ + r->raw.off, r->raw.len);
-	return 0;
+	if (n + 1 + r->raw.len > sizeof s->wrap_ || r->raw.len == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		s->wrap_[i] = r->reason[i] == '\n' ? ' ' : r->reason[i];
+	s->wrap_[n] = '\n';
+	memcpy(s->wrap_ + n + 1, s->take_msg_ + r->raw.off, r->raw.len);
+	all.len = (uint32_t)(n + 1 + r->raw.len);
+	return sink_journal(s, JOURNAL_KIND_REJECT, decode_kind_name(r->kind), s->wrap_, all);
 }
 
 static const struct decode_sink sink_take_cbs = {
@@ -830,6 +982,7 @@ static int sink_take(struct sink *s, const char *account, enum journal_source sr
 	s->account_ = account;
 	s->src_ = src;
 	s->received_ms_ = sink_now(s);
+	s->take_us_ = loop_mono_us();
 	s->take_msg_ = msg;
 	cbs.ctx = s;
 	if (src == JOURNAL_SRC_PUSH) {
@@ -849,6 +1002,8 @@ static int sink_take(struct sink *s, const char *account, enum journal_source sr
 	}
 	if (rc == FR_EFULL || rc == FR_EIO) {
 		s->stats.refused++;
+		if (rc == FR_EFULL)
+			sink_ckpt_force(s); /* the disk may be what is full: free what is committed */
 		if (rc == FR_EIO) {
 			s->err = FR_EIO; /* a failed write that could not be undone: sticky */
 			sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
@@ -991,13 +1146,18 @@ static int sink_warm(struct sink *s)
 int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *b, struct pg *p,
               struct rds *r, const struct sink_opts *o)
 {
+	struct journal_opts jo;
 	struct journal_stat st;
 	int rc;
 
 	memset(&s->stats, 0, sizeof s->stats);
 	memset(s->orders_, 0, sizeof s->orders_);
 	s->dirty_n_ = 0;
+	s->late_pub_n_ = 0;
 	s->rebuild_after_ms_ = 0;
+	s->ckpt_ms_ = 0;
+	s->ckpt_timer_ = -1;
+	s->committed_seq_ = 0;
 	sink_rebuild_init(&s->rb_, c, b, p, sink_rebuilt_rds, s);
 	s->cfg = c;
 	s->loop = l;
@@ -1006,12 +1166,11 @@ int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *
 	s->rds = r;
 	s->err = 0;
 	s->msg[0] = 0;
-	for (int i = 0; i < PG_BATCHES_MAX; i++) {
-		s->pools_[i].used = 0;
-		for (int k = 0; k < PG_BATCH_FILLS_MAX; k++)
-			s->pools_[i].off[k] = -1;
-	}
-	rc = journal_open(&s->j, &o->journal);
+	memset(s->late_, 0, sizeof s->late_);
+	memset(s->taken_us_, 0, sizeof s->taken_us_);
+	jo = o->journal;
+	jo.background_fsync = jo.sys == NULL; /* the real disk: fsyncs off the loop */
+	rc = journal_open(&s->j, &jo);
 	if (rc != 0) {
 		sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
 		return rc;
@@ -1038,6 +1197,8 @@ void sink_close(struct sink *s)
 	if (!s->open)
 		return;
 	journal_sync(&s->j);
+	sink_ckpt_force(s);
+	sink_ckpt_cancel(s);
 	journal_close(&s->j);
 	s->open = 0;
 }
@@ -1045,12 +1206,25 @@ void sink_close(struct sink *s)
 /* see sink.h */
 void sink_abandon(struct sink *s)
 {
+	sink_ckpt_cancel(s);
 	journal_close(&s->j);
 	s->open = 0;
 }
 
 /* see sink.h */
 uint64_t sink_spill_depth(const struct sink *s)
+{
+	struct journal_stat st;
+
+	uint64_t done;
+
+	journal_stat(&s->j, &st);
+	done = st.checkpoint > s->committed_seq_ ? st.checkpoint : s->committed_seq_;
+	return st.last_seq > done ? st.last_seq - done : 0;
+}
+
+/* see sink.h */
+uint64_t sink_journal_held(const struct sink *s)
 {
 	struct journal_stat st;
 

@@ -10,25 +10,41 @@
  *      ring (ring.h: the encoded journal record, so records that are read
  *      back soon never touch the disk). A wallet is journaled once per wallet
  *      account (its account object, all coins), not once per coin.
- *   2. sink_before_sleep (register it with loop_set_before_sleep) makes the
- *      journal durable (journal_sync: policy batch) and then moves every
- *      record that is journaled AND synced, in journal order, into the book
+ *   2. sink_before_sleep (register it with loop_set_before_sleep) moves every
+ *      record journaled since, in journal order, into the book
  *      and the open PostgreSQL batch: each record is decoded again from its
  *      raw text (wrapped in a REST envelope carrying its category), fills go
  *      through book_apply, their derived columns, allocations (split fills),
  *      closed round trips and bot positions become rows; orders, positions
  *      and wallet coins become rows too. A batch is submitted with the
  *      sequence of the last journal record it covers when it has no room for
- *      the next record, and at the end of every before-sleep step.
+ *      the next record, and at the end of every before-sleep step. Only then
+ *      is the journal made durable (journal_sync, policy batch): PostgreSQL
+ *      works on the batch meanwhile. Moving does not wait for the fsync: the
+ *      sinks are idempotent, and a record PostgreSQL committed is safe
+ *      whether or not the journal's copy reached the disk (what a power loss
+ *      can take is what spill_fsync documents; the backfill brings it back).
  *   3. When PostgreSQL commits a batch (sink_pg_on_commit, which the caller
  *      puts in pg_opts.on_commit with arg = the sink), the journal is
  *      checkpointed at the batch's sequence (segments wholly covered are
- *      freed), and every fill of the batch the book APPLIED is reported to
- *      Redis in book order: rds_fill with RDS_PUBLISH when PostgreSQL says
- *      the row is new (PG_ROW_NEW, or any fill of an in_doubt batch), else
- *      RDS_NO_PUBLISH. So a bot is told of a fill once, after it is durable
- *      in PostgreSQL; a fill seen again (push + REST, a replay) is written
- *      nowhere twice and published never twice.
+ *      freed) -- at most every SINK_CKPT_MS unless the checkpoint frees a
+ *      segment or the journal is past half its limit, because each one costs
+ *      two fsyncs, and a checkpoint that lags only means records replayed
+ *      (as duplicates) after a crash. A deferred checkpoint is made by a
+ *      timer even when no commit follows, and a message refused because the
+ *      journal (or its disk) is full checkpoints at once: what PostgreSQL
+ *      holds never keeps the journal full.
+ *
+ * Redis. Every fill the book APPLIES in step 2 goes to Redis right then
+ * (rds_fill with RDS_PUBLISH), not after PostgreSQL's commit or an fsync:
+ * Redis writes are guarded by version (an older or repeated write changes
+ * nothing) and the publish carries a once-marker in Redis itself (rds.h), so
+ * a bot sees its position within a loop iteration of the frame and is told of
+ * a fill once -- a duplicate push, a REST page or a replay is a book
+ * DUPLICATE and writes nothing; a journal replayed after a crash, whose
+ * fills may have been published before it, finds their markers. A fill the
+ * book applies is written to PostgreSQL in the same step (its batch), so
+ * Redis is never ahead of what the journal holds.
  *
  * Back-pressure. sink_push returns 0 when the message is taken, or a
  * negative error when it is refused (bybit.h: the session closes and holds,
@@ -47,12 +63,15 @@
  * memory, bounds an outage.
  *
  * Rejects. A message that cannot be decoded at all and a record decode
- * rejects are logged at warn with the reason and a prefix of the raw text,
- * counted (stats.rejected), and never stop the stream (sink_push returns 0).
- * A record larger than JOURNAL_RAW_MAX is logged and counted the same way
- * (stats.too_large). They are NOT written to trading.rejects in this part:
- * pg.h has no adder for a row that never decoded (its quarantine covers rows
- * PostgreSQL refuses).
+ * rejects (a timestamp past the year 9999, a \u0000 PostgreSQL cannot store,
+ * a missing field...) are logged at warn with the reason and a prefix of the
+ * raw text, counted (stats.rejected), never stop the stream (sink_push
+ * returns 0) and never reach the book: each is journaled as
+ * JOURNAL_KIND_REJECT and lands, in journal order, in trading.rejects (kind,
+ * its execId/orderId as ref, the reason as error, the text exactly as
+ * received), once even when replayed. A record larger than JOURNAL_RAW_MAX
+ * is logged and counted (stats.too_large) only. Rows PostgreSQL itself
+ * refuses are quarantined by pg.h.
  *
  * Orders. Fills take their order's positionIdx, orderLinkId, parent link id
  * and create/stop types from the order records seen (pushes, REST pages,
@@ -84,12 +103,10 @@
  * streams the fills, one writes): the loop stalls for the rebuild of one
  * symbol (connect + about 3 statements per fill); a failed rebuild (logged)
  * keeps the symbol dirty and is tried again after SINK_REBUILD_RETRY_MS.
- * Not yet done: (1) Redis keys of a bot that no longer holds anything in the
- * symbol after a rebuild (its position came from a wrong-order attribution)
- * are not removed: it keeps its last value (a restart does not remove it
- * either); trading.bot_positions IS corrected (the row is deleted). (2) A
- * late fill that is new to PostgreSQL is not published on the fills channel
- * (its position keys are rewritten by the rebuild). After a
+ * Redis follows the rebuild: every re-applied fill's positions are written
+ * (equal versions overwrite), a bot that no longer holds the symbol gets its
+ * key written flat, and a late fill that was new to PostgreSQL is published
+ * then (SINK_LATE_PUB_MAX at a time; beyond that it is only logged). After a
  * restart the journal records replayed that PostgreSQL already holds are
  * book DUPLICATEs, or LATEs whose rebuild changes nothing.
  *
@@ -129,11 +146,13 @@
 
 #define SINK_ORDERS_MAX 4096          /* order table slots, a power of two */
 #define SINK_RING_BYTES (4u << 20)    /* records kept in memory for the sinks */
-#define SINK_POOL_BYTES (512u * 1024) /* book results of one batch's fills */
 #define SINK_WRAP_MAX (JOURNAL_RAW_MAX + 256) /* a raw record in its envelope */
 #define SINK_DIRTY_MAX 16             /* symbols waiting for a rebuild */
 #define SINK_PAGE_MAX 200             /* fills of one REST page journaled oldest first */
 #define SINK_REBUILD_RETRY_MS 1000    /* after a failed rebuild */
+#define SINK_CKPT_MS 1000             /* checkpoints at most this often (step 3) */
+#define SINK_TAKEN_MAX 4096           /* records whose take time is kept (a power of two) */
+#define SINK_LATE_PUB_MAX 64          /* late fills awaiting their publish (a rebuild) */
 
 _Static_assert((SINK_ORDERS_MAX & (SINK_ORDERS_MAX - 1)) == 0, "a power of two");
 
@@ -175,17 +194,14 @@ struct sink_order_ {
 	struct book_order o;
 };
 
-#define SINK_POOL_LATE (-2) /* off[]: a BOOK_LATE fill, rebuilt if new to PostgreSQL */
-
-struct sink_pool_ {
-	uint32_t used;
-	int32_t off[PG_BATCH_FILLS_MAX]; /* a fill's result; -1 none, SINK_POOL_LATE */
-	unsigned char buf[SINK_POOL_BYTES];
-};
 
 enum sink_phase_ { SINK_PH_TAKE = 0, SINK_PH_MOVE, SINK_PH_WARM };
 
-/* Called with every APPLIED result of a rebuild, in exchange order. */
+/* Called with every APPLIED result of a rebuild, in exchange order, then once
+ * for each bot that held the symbol before the rebuild and holds nothing in it
+ * after (a position that came from an attribution in the wrong order): r then
+ * has status BOOK_APPLIED, no allocations and that bot's position, flat, and
+ * x is the symbol's last fill (its version). */
 typedef void (*sink_rebuilt_fn)(void *ctx, const char *account, const struct decode_exec *x,
                                 const struct book_result *r);
 
@@ -213,9 +229,18 @@ struct sink_rebuild {
 		char bot[BOOK_BOT_MAX];
 		int64_t max_seq;
 	} keep_[BOOK_ALLOC_MAX + 1];
+	int held_n_; /* bots that held the symbol before the rebuild */
+	struct book_position held_[BOOK_ALLOC_MAX + 1];
+	int have_last_; /* the last fill re-applied: the version of flat writes */
+	struct decode_exec last_x_;
 	struct decode d_;
 	struct book_result res_;
 	char wrap_[SINK_WRAP_MAX];
+};
+
+struct sink_late_pub_ { /* a late fill new to PostgreSQL: published by its rebuild */
+	char account[CFG_NAME_MAX];
+	char exec_id[DECODE_ID_MAX];
 };
 
 struct sink_dirty_ {
@@ -254,6 +279,14 @@ struct sink {
 	int dirty_n_;
 	struct sink_dirty_ dirty_[SINK_DIRTY_MAX];
 	int64_t rebuild_after_ms_; /* no rebuild attempt before this wall time */
+	int64_t ckpt_ms_;          /* wall time of the last checkpoint */
+	int ckpt_timer_;           /* a deferred checkpoint's timer, or -1 */
+	uint64_t taken_us_[SINK_TAKEN_MAX]; /* monotonic us a record was taken, by seq */
+	uint64_t cur_seq_;         /* the record being moved */
+	uint64_t take_us_;         /* when the message being taken arrived */
+	int late_pub_n_;
+	struct sink_late_pub_ late_pub_[SINK_LATE_PUB_MAX];
+	uint64_t committed_seq_;   /* journal sequence PostgreSQL holds up to */
 	struct sink_rebuild rb_;
 	struct journal_iter it_;
 	struct journal j;
@@ -261,7 +294,7 @@ struct sink {
 	struct ring ring;
 	struct book_result res_;
 	struct sink_order_ orders_[SINK_ORDERS_MAX];
-	struct sink_pool_ pools_[PG_BATCHES_MAX];
+	uint8_t late_[PG_BATCHES_MAX][PG_BATCH_FILLS_MAX]; /* BOOK_LATE fills of each batch */
 	unsigned char enc_[JOURNAL_RECORD_MAX];
 	char wrap_[SINK_WRAP_MAX];
 	unsigned char ring_buf_[SINK_RING_BYTES];
@@ -303,8 +336,12 @@ void sink_before_sleep(struct loop *l, void *arg);
 /* pg_opts.on_commit (arg is the sink). */
 void sink_pg_on_commit(void *arg, struct pg *p, const struct pg_batch *b);
 
-/* Journal records after the checkpoint: not yet committed to PostgreSQL. */
+/* Journal records not yet committed to PostgreSQL (the spill). */
 uint64_t sink_spill_depth(const struct sink *s);
+/* Journal records after the checkpoint: what still takes room in the journal
+ * (the checkpoint lags commits by up to SINK_CKPT_MS, or less when the
+ * journal is past half full). A caller waiting for room waits for this to drop. */
+uint64_t sink_journal_held(const struct sink *s);
 
 /* 1 when the journal is writable, PostgreSQL ready and Redis READY. */
 int sink_healthy(const struct sink *s);

@@ -9,12 +9,15 @@
 #define _GNU_SOURCE
 #include "verb_run.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 
+#include "arena.h"
 #include "backfill.h"
 #include "book.h"
 #include "bybit.h"
@@ -52,12 +55,7 @@ struct run_acct {
 	uint64_t bf_runs, bf_failures, bf_pages, bf_fills, bf_pauses, pos_runs, resumes;
 };
 
-static struct loop run_loop;
-static struct resolv run_resolv;
-static struct book run_book;
-static struct pg run_pg;
-static struct rds run_rds;
-static struct sink run_sink;
+static struct verb_run_sinks run_s; /* loop, resolver, book, pg, rds, sink */
 static struct metrics run_metrics;
 static struct pem_ta_store run_anchors[VERB_RUN_CA_MAX];
 static const char *run_ca_files[VERB_RUN_CA_MAX];
@@ -68,16 +66,16 @@ static int run_accts_n;
 static const struct cfg *run_cfg;
 static int run_tick = -1;
 static int64_t run_next_sweep_ms;
-static int run_resolv_up, run_sinks_up, run_accts_up, run_signals_up; /* what run_stop undoes */
+static int run_accts_up, run_signals_up; /* what run_stop undoes */
 
 static int64_t run_mono(void)
 {
-	return run_loop.sys->mono_ms(run_loop.sys->ctx);
+	return run_s.loop.sys->mono_ms(run_s.loop.sys->ctx);
 }
 
 static int64_t run_wall(void)
 {
-	return run_loop.sys->wall_ms(run_loop.sys->ctx);
+	return run_s.loop.sys->wall_ms(run_s.loop.sys->ctx);
 }
 
 /* ---- the sink as seen by sessions and backfills -------------------------- */
@@ -85,18 +83,18 @@ static int64_t run_wall(void)
 static int run_on_push(void *ctx, const char *account, const char *msg, size_t len)
 {
 	(void)ctx;
-	return sink_push(&run_sink, account, msg, len);
+	return sink_push(&run_s.sink, account, msg, len);
 }
 
 static int run_on_page(void *ctx, const char *account, const char *category, const char *body,
                        size_t len)
 {
 	struct run_acct *a = ctx;
-	int rc = sink_rest_page(&run_sink, account, category, body, len);
+	int rc = sink_rest_page(&run_s.sink, account, category, body, len);
 
 	if (rc == FR_EFULL) {
 		/* Asked again, the same page, once the journal has room. */
-		a->depth_at_pause = sink_spill_depth(&run_sink);
+		a->depth_at_pause = sink_journal_held(&run_s.sink);
 		a->bf_pauses++;
 		return FR_EAGAIN;
 	}
@@ -145,7 +143,7 @@ static int64_t run_book_newest(const char *account)
 	int64_t t = 0;
 	int cur = 0;
 
-	while ((p = book_position_next(&run_book, &cur)) != NULL)
+	while ((p = book_position_next(&run_s.book, &cur)) != NULL)
 		if (p->last_exec_time_ms > t && strcmp(p->account, account) == 0)
 			t = p->last_exec_time_ms;
 	return t;
@@ -201,20 +199,20 @@ static void run_resume(struct run_acct *a, uint64_t depth)
 	if (a->ss.st.state == BYBIT_HELD) {
 		if (a->depth_at_hold == 0)
 			a->depth_at_hold = depth ? depth : 1;
-		if (depth < a->depth_at_hold && run_sink.err == 0 && bybit_resume(&a->ss) == 0) {
+		if (depth < a->depth_at_hold && run_s.sink.err == 0 && bybit_resume(&a->ss) == 0) {
 			a->resumes++;
 			a->depth_at_hold = 0;
 			log_info("journal has room again, resuming the stream",
 			         LS("account", a->acct->name), LI("spill_depth", depth));
 		}
 	}
-	if (backfill_paused(&a->bf) && depth < a->depth_at_pause && run_sink.err == 0)
+	if (backfill_paused(&a->bf) && depth < a->depth_at_pause && run_s.sink.err == 0)
 		backfill_resume(&a->bf);
 }
 
 static void run_schedule(struct run_acct *a, int64_t now_mono)
 {
-	uint64_t depth = sink_spill_depth(&run_sink);
+	uint64_t depth = sink_journal_held(&run_s.sink); /* room comes back with checkpoints */
 
 	if (a->ss.st.lives != a->lives_seen) {
 		a->lives_seen = a->ss.st.lives;
@@ -222,7 +220,7 @@ static void run_schedule(struct run_acct *a, int64_t now_mono)
 		a->retry_mono_ms = 0;
 	}
 	run_resume(a, depth);
-	if (backfill_busy(&a->bf) || now_mono < a->retry_mono_ms || run_loop.stopping)
+	if (backfill_busy(&a->bf) || now_mono < a->retry_mono_ms || run_s.loop.stopping)
 		return;
 	if (a->want_exec)
 		run_start_exec(a);
@@ -270,7 +268,7 @@ static int run_acct_ok(const struct run_acct *a)
 
 static int run_health(void *ctx, char *buf, size_t cap)
 {
-	int ok = sink_healthy(&run_sink);
+	int ok = sink_healthy(&run_s.sink);
 	size_t n;
 	int w;
 
@@ -282,8 +280,8 @@ static int run_health(void *ctx, char *buf, size_t cap)
 	             "\"redis\":\"%s\",\"journal\":\"%s\",\"spill_depth\":%" PRIu64
 	             ",\"accounts\":{",
 	             ok ? "ok" : "unhealthy", run_cfg->listener.instance,
-	             pg_state_str(run_pg.state), rds_state_name(rds_state(&run_rds)),
-	             run_sink.err ? "broken" : "ok", sink_spill_depth(&run_sink));
+	             pg_state_str(run_s.pg.state), rds_state_name(rds_state(&run_s.rds)),
+	             run_s.sink.err ? "broken" : "ok", sink_spill_depth(&run_s.sink));
 	n = w > 0 && (size_t)w < cap ? (size_t)w : cap - 1;
 	for (int i = 0; i < run_accts_n && n + 1 < cap; i++) {
 		const struct run_acct *a = &run_accts[i];
@@ -322,38 +320,89 @@ static int64_t run_m_offset(void *ctx)
 	return ((struct run_acct *)ctx)->clock.offset_ms;
 }
 
+#define RUN_C METRICS_COUNTER
+#define RUN_G METRICS_GAUGE
+
+/* The process arena's figures (0 where the arena is not the allocator). */
+static int64_t run_m_arena(void *ctx)
+{
+	const char *what = ctx;
+	struct arena_stats st, boot;
+
+	memset(&st, 0, sizeof st);
+	if (arena_is_process_allocator())
+		arena_process_stats(&st, &boot);
+	if (!strcmp(what, "in_use"))
+		return (int64_t)st.in_use;
+	if (!strcmp(what, "high_water"))
+		return (int64_t)st.high_water;
+	if (!strcmp(what, "size"))
+		return (int64_t)st.size;
+	return (int64_t)st.failures;
+}
+
+/* Journal fsync durations as cumulative buckets (le in microseconds). */
+static int run_metrics_journal(struct metrics *m)
+{
+	static char labels[JOURNAL_FSYNC_BUCKETS][32], plabels[RDS_LAT_BUCKETS][32];
+	struct journal *j = &run_s.sink.j;
+	int rc = 0;
+
+	for (int i = 0; i < JOURNAL_FSYNC_BUCKETS; i++) {
+		snprintf(labels[i], sizeof labels[i], "le=\"%llu\"",
+		         (unsigned long long)journal_fsync_le_us[i]);
+		rc |= metrics_add_u64(m, "fillrelay_journal_fsync_us_bucket",
+		                      "Journal fsyncs taking at most le microseconds", RUN_C,
+		                      labels[i], &j->fsync_le[i]);
+	}
+	rc |= metrics_add_u64(m, "fillrelay_journal_fsyncs_total", "Journal fsyncs", RUN_C, NULL,
+	                      &j->fsyncs);
+	rc |= metrics_add_u64(m, "fillrelay_journal_fsync_us_max", "Slowest journal fsync (us)",
+	                      RUN_G, NULL, &j->fsync_us_max);
+	for (int i = 0; i < RDS_LAT_BUCKETS; i++) {
+		snprintf(plabels[i], sizeof plabels[i], "le=\"%llu\"",
+		         (unsigned long long)rds_publish_le_us[i]);
+		rc |= metrics_add_u64(m, "fillrelay_frame_to_redis_us_bucket",
+		                      "Fills whose publish Redis answered within le us of their frame",
+		                      RUN_C, plabels[i], &run_s.rds.stats.publish_le[i]);
+	}
+	rc |= metrics_add_u64(m, "fillrelay_frame_to_redis_timed_total", "Publishes timed", RUN_C,
+	                      NULL, &run_s.rds.stats.publish_timed);
+	rc |= metrics_add_u64(m, "fillrelay_frame_to_redis_us_max", "Slowest frame to Redis (us)",
+	                      RUN_G, NULL, &run_s.rds.stats.publish_us_max);
+	return rc;
+}
+
 static int64_t run_m_spill(void *ctx)
 {
 	(void)ctx;
-	return (int64_t)sink_spill_depth(&run_sink);
+	return (int64_t)sink_spill_depth(&run_s.sink);
 }
 
 static int64_t run_m_pg(void *ctx)
 {
 	(void)ctx;
-	return pg_ready(&run_pg);
+	return pg_ready(&run_s.pg);
 }
 
 static int64_t run_m_rds(void *ctx)
 {
 	(void)ctx;
-	return rds_state(&run_rds) == RDS_READY;
+	return rds_state(&run_s.rds) == RDS_READY;
 }
 
 static int64_t run_m_journal(void *ctx)
 {
 	(void)ctx;
-	return run_sink.open && run_sink.err == 0;
+	return run_s.sink.open && run_s.sink.err == 0;
 }
 
 static int64_t run_m_healthy(void *ctx)
 {
 	(void)ctx;
-	return sink_healthy(&run_sink);
+	return sink_healthy(&run_s.sink);
 }
 
-#define RUN_C METRICS_COUNTER
-#define RUN_G METRICS_GAUGE
 
 static int run_metrics_acct(struct metrics *m, struct run_acct *a)
 {
@@ -395,7 +444,7 @@ static int run_metrics_acct(struct metrics *m, struct run_acct *a)
 
 static int run_metrics_sink(struct metrics *m)
 {
-	const struct sink_stats *s = &run_sink.stats;
+	const struct sink_stats *s = &run_s.sink.stats;
 	int rc = 0;
 
 	rc |= metrics_add_u64(m, "fillrelay_messages_total", "Pushes and REST pages taken", RUN_C,
@@ -433,9 +482,20 @@ static int run_metrics_sink(struct metrics *m)
 	rc |= metrics_add_fn(m, "fillrelay_sink_healthy", "1 when the whole sink is healthy",
 	                     RUN_G, NULL, run_m_healthy, NULL);
 	rc |= metrics_add_u64(m, "fillrelay_postgres_losses_total", "PostgreSQL connections lost",
-	                      RUN_C, NULL, &run_pg.stats.losses);
+	                      RUN_C, NULL, &run_s.pg.stats.losses);
 	rc |= metrics_add_u64(m, "fillrelay_redis_disconnects_total", "Redis connections lost",
-	                      RUN_C, NULL, &run_rds.stats.disconnects);
+	                      RUN_C, NULL, &run_s.rds.stats.disconnects);
+	rc |= run_metrics_journal(m);
+	rc |= metrics_add_fn(m, "fillrelay_arena_in_use_bytes", "Process arena bytes in use",
+	                     RUN_G, NULL, run_m_arena, (void *)"in_use");
+	rc |= metrics_add_fn(m, "fillrelay_arena_high_water_bytes",
+	                     "Process arena: most bytes ever in use", RUN_G, NULL, run_m_arena,
+	                     (void *)"high_water");
+	rc |= metrics_add_fn(m, "fillrelay_arena_size_bytes", "Process arena size", RUN_G, NULL,
+	                     run_m_arena, (void *)"size");
+	rc |= metrics_add_fn(m, "fillrelay_arena_failures_total",
+	                     "Process arena allocations refused", RUN_C, NULL, run_m_arena,
+	                     (void *)"failures");
 	return rc;
 }
 
@@ -452,7 +512,7 @@ static int run_metrics_setup(void)
 		log_error("metrics registry refused an entry", LS("error", err_str(rc)));
 		return EX_SOFTWARE;
 	}
-	rc = metrics_listen(&run_metrics, &run_loop, li->metrics_host, li->metrics_port,
+	rc = metrics_listen(&run_metrics, &run_s.loop, li->metrics_host, li->metrics_port,
 	                    run_health, NULL);
 	if (rc != 0) {
 		log_error("cannot serve metrics", LS("host", li->metrics_host),
@@ -486,16 +546,16 @@ static int run_has_fills_row(void *arg, int ncols, const char *const *vals)
 static int run_last_known(void)
 {
 	int have = 0;
-	int rc = pg_query_blocking(&run_pg, "SELECT to_regclass('trading.fills') IS NOT NULL",
+	int rc = pg_query_blocking(&run_s.pg, "SELECT to_regclass('trading.fills') IS NOT NULL",
 	                           run_has_fills_row, &have);
 
 	if (rc >= 0 && have)
-		rc = pg_query_blocking(&run_pg,
+		rc = pg_query_blocking(&run_s.pg,
 		                       "SELECT account, (extract(epoch FROM max(exec_time)) * 1000)"
 		                       "::bigint FROM trading.fills GROUP BY account",
 		                       run_last_known_row, NULL);
 	if (rc < 0) {
-		log_error("cannot read the newest stored fills", LS("error", run_pg.msg));
+		log_error("cannot read the newest stored fills", LS("error", run_s.pg.msg));
 		return EX_UNAVAILABLE;
 	}
 	for (int i = 0; i < run_accts_n; i++)
@@ -504,32 +564,135 @@ static int run_last_known(void)
 	return EX_OK;
 }
 
-static int run_open_sink(void)
+/* ---- the sink stack (shared with `spill replay`) ------------------------- */
+
+/* mkdir -p dir with mode 0700 for every directory it makes: 0 when dir is a
+ * directory at the end (*created: this call made it), else -1 with errno
+ * (ENOTDIR: it, or a parent, exists as something else). */
+static int run_mkdirs(const char *dir, int *created)
 {
-	const struct cfg_listener *li = &run_cfg->listener;
-	struct pg_opts po = { .migrate = 1, .reconnect = 1, .on_commit = sink_pg_on_commit,
-		              .arg = &run_sink };
+	char path[CFG_PATH_MAX];
+	struct stat st;
+	size_t n = strlen(dir);
+
+	*created = 0;
+	if (stat(dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+	if (n == 0 || n >= sizeof path)
+		return errno = n ? ENAMETOOLONG : ENOENT, -1;
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1;; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) == 0)
+			*created = 1;
+		else if (errno != EEXIST)
+			return -1;
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	if (stat(dir, &st) != 0)
+		return -1;
+	return S_ISDIR(st.st_mode) ? 0 : (errno = ENOTDIR, -1);
+}
+
+/* The journal refuses a missing directory (journal.h): a fresh install's
+ * spill_dir is made here, private to the service's user. */
+static int run_spill_dir(const char *dir)
+{
+	int created;
+
+	if (run_mkdirs(dir, &created) != 0) {
+		int e = errno;
+
+		log_error(e == ENOTDIR ? "spill_dir is not a directory"
+		                       : "cannot create the spill directory",
+		          LS("path", dir), LS("error", strerror(e)));
+		return EX_CONFIG;
+	}
+	if (created)
+		log_info("created the spill directory", LS("path", dir), LS("mode", "0700"));
+	return EX_OK;
+}
+
+static int run_sinks_init(struct verb_run_sinks *s, const struct cfg *c)
+{
+	struct pg_opts po = {
+	    .migrate = 1, .reconnect = 1, .on_commit = sink_pg_on_commit, .arg = &s->sink};
+
+	if (book_init(&s->book, c, NULL) != 0) {
+		log_error("cannot set up the book", LS("error", "book_init"));
+		return EX_CONFIG;
+	}
+	if (pg_init(&s->pg, &s->loop, &s->resolv, &c->postgres, &po) != 0) {
+		log_error("cannot set up PostgreSQL", LS("reason", s->pg.msg));
+		return EX_CONFIG;
+	}
+	if (rds_init(&s->rds, &s->loop, &s->resolv, c, &s->book) != 0) {
+		log_error("cannot set up Redis", LS("reason", "no bot uses Redis"));
+		return EX_CONFIG;
+	}
+	s->sinks_up_ = 1;
+	return EX_OK;
+}
+
+/* see verb_run.h */
+int verb_run_sinks_open(struct verb_run_sinks *s, const struct cfg *c, const char *spill_dir)
+{
+	const struct cfg_listener *li = &c->listener;
 	struct sink_opts so;
 	int rc;
 
 	memset(&so, 0, sizeof so);
-	so.journal.dir = li->spill_dir;
+	so.journal.dir = spill_dir ? spill_dir : li->spill_dir;
 	so.journal.limit_bytes = li->spill_limit_bytes;
 	so.journal.fsync = (enum journal_fsync)li->spill_fsync;
 	so.warm = 1;
-	if (book_init(&run_book, run_cfg, NULL) != 0 ||
-	    pg_init(&run_pg, &run_loop, &run_resolv, &run_cfg->postgres, &po) != 0 ||
-	    rds_init(&run_rds, &run_loop, &run_resolv, run_cfg, &run_book) != 0) {
-		log_error("cannot set up the sinks", LS("reason", run_pg.msg));
-		return EX_CONFIG;
+	s->open_rc = FR_EINVAL; /* until sink_open says otherwise */
+	loop_init(&s->loop, &loop_sys_real);
+	if (resolv_init(&s->resolv, &s->loop, NULL, NULL) != 0) {
+		log_error("cannot set up the resolver", LS("error", "resolv_init"));
+		return EX_OSERR;
 	}
-	run_sinks_up = 1;
-	rc = sink_open(&run_sink, run_cfg, &run_loop, &run_book, &run_pg, &run_rds, &so);
-	if (rc != 0) {
-		log_error("cannot open the sink", LS("error", err_str(rc)), LS("reason", run_sink.msg));
+	s->resolv_up_ = 1;
+	rc = run_spill_dir(so.journal.dir);
+	if (rc == EX_OK)
+		rc = run_sinks_init(s, c);
+	if (rc != EX_OK)
+		return rc;
+	s->open_rc = sink_open(&s->sink, c, &s->loop, &s->book, &s->pg, &s->rds, &so);
+	if (s->open_rc != 0) {
+		log_error("cannot open the sink", LS("error", err_str(s->open_rc)),
+		          LS("reason", s->sink.msg));
 		return EX_UNAVAILABLE;
 	}
-	return run_last_known();
+	return EX_OK;
+}
+
+/* see verb_run.h */
+int verb_run_sinks_drained(const struct verb_run_sinks *s)
+{
+	return sink_spill_depth(&s->sink) == 0 && sink_dirty(&s->sink) == 0 && pg_drained(&s->pg) &&
+	       rds_idle(&s->rds);
+}
+
+/* see verb_run.h */
+void verb_run_sinks_close(struct verb_run_sinks *s)
+{
+	if (s->sinks_up_) {
+		pg_stop(&s->pg);
+		rds_stop(&s->rds);
+		s->sinks_up_ = 0;
+	}
+	sink_close(&s->sink);
+	if (s->resolv_up_) {
+		resolv_close(&s->resolv);
+		s->resolv_up_ = 0;
+	}
 }
 
 /* The anchors of ca_file, loaded once per distinct file. */
@@ -581,10 +744,10 @@ static int run_setup_acct(int i)
 	if (!ta)
 		return EX_CONFIG;
 	xclock_init(&a->clock, a->acct->name);
-	rc = rest_init(&a->rest, &run_loop, &run_resolv, ta, a->acct, ex->recv_window_ms,
+	rc = rest_init(&a->rest, &run_s.loop, &run_s.resolv, ta, a->acct, ex->recv_window_ms,
 	               &a->clock);
 	if (rc == 0)
-		rc = bybit_init(&a->ss, &run_loop, &run_resolv, ta, a->acct, ex->ping_interval_ms,
+		rc = bybit_init(&a->ss, &run_s.loop, &run_s.resolv, ta, a->acct, ex->ping_interval_ms,
 		                ex->silence_timeout_ms, run_budget_for(i), run_on_push, NULL);
 	if (rc != 0) {
 		log_error("cannot use the account's endpoints", LS("account", a->acct->name),
@@ -600,27 +763,23 @@ static int run_setup(void)
 {
 	int rc;
 
-	loop_init(&run_loop, &loop_sys_real);
-	if (resolv_init(&run_resolv, &run_loop, NULL, NULL) != 0) {
-		log_error("cannot set up the resolver", LS("error", "resolv_init"));
-		return EX_OSERR;
-	}
-	run_resolv_up = 1;
 	run_accts_n = run_cfg->accounts_n;
 	for (int i = 0; i < run_accts_n; i++)
 		run_accts[i].acct = &run_cfg->accounts[i]; /* run_last_known looks them up */
-	rc = run_open_sink();
+	rc = verb_run_sinks_open(&run_s, run_cfg, NULL);
+	if (rc == EX_OK)
+		rc = run_last_known();
 	for (int i = 0; i < run_accts_n && rc == EX_OK; i++) {
 		rc = run_setup_acct(i);
 		run_accts_up += rc == EX_OK;
 	}
-	if (rc == EX_OK && (pg_start(&run_pg) != 0 || rds_start(&run_rds) != 0)) {
+	if (rc == EX_OK && (pg_start(&run_s.pg) != 0 || rds_start(&run_s.rds) != 0)) {
 		log_error("cannot start PostgreSQL or Redis", LS("error", "start"));
 		rc = EX_OSERR;
 	}
 	if (rc == EX_OK)
 		rc = run_metrics_setup();
-	if (rc == EX_OK && loop_signals_install(&run_loop, NULL, NULL) != 0) {
+	if (rc == EX_OK && loop_signals_install(&run_s.loop, NULL, NULL) != 0) {
 		log_error("cannot install the signal handlers", LS("error", "signals"));
 		rc = EX_OSERR;
 	}
@@ -630,8 +789,8 @@ static int run_setup(void)
 
 static int run_start(void)
 {
-	loop_set_before_sleep(&run_loop, run_before_sleep, &run_sink);
-	run_tick = loop_timer_add(&run_loop, VERB_RUN_TICK_MS, VERB_RUN_TICK_MS, run_on_tick, NULL);
+	loop_set_before_sleep(&run_s.loop, run_before_sleep, &run_s.sink);
+	run_tick = loop_timer_add(&run_s.loop, VERB_RUN_TICK_MS, VERB_RUN_TICK_MS, run_on_tick, NULL);
 	run_next_sweep_ms = run_mono() + VERB_RUN_SWEEP_MS;
 	for (int i = 0; i < run_accts_n; i++)
 		if (bybit_start(&run_accts[i].ss) != 0) {
@@ -645,8 +804,8 @@ static int run_start(void)
 
 static int run_drained(void)
 {
-	return sink_spill_depth(&run_sink) == 0 && (rds_state(&run_rds) != RDS_READY ||
-	                                            rds_idle(&run_rds));
+	return sink_spill_depth(&run_s.sink) == 0 && (rds_state(&run_s.rds) != RDS_READY ||
+	                                            rds_idle(&run_s.rds));
 }
 
 /* Lets PostgreSQL commit what is journaled, for at most VERB_RUN_DRAIN_MS. */
@@ -654,10 +813,10 @@ static void run_drain(void)
 {
 	int64_t end = run_mono() + VERB_RUN_DRAIN_MS;
 
-	while (!run_drained() && pg_ready(&run_pg) && run_sink.err == 0 && run_mono() < end)
-		if (loop_run_once(&run_loop, 50) < 0)
+	while (!run_drained() && pg_ready(&run_s.pg) && run_s.sink.err == 0 && run_mono() < end)
+		if (loop_run_once(&run_s.loop, 50) < 0)
 			break;
-	log_info("shutdown drain", LI("spill_depth", sink_spill_depth(&run_sink)),
+	log_info("shutdown drain", LI("spill_depth", sink_spill_depth(&run_s.sink)),
 	         LI("drained", run_drained()));
 }
 
@@ -669,20 +828,14 @@ static void run_stop(void)
 		backfill_cancel(&run_accts[i].bf);
 		rest_close(&run_accts[i].rest);
 	}
-	if (run_sink.open && run_accts_up == run_accts_n)
+	if (run_s.sink.open && run_accts_up == run_accts_n)
 		run_drain();
 	if (run_tick >= 0)
-		loop_timer_cancel(&run_loop, run_tick);
+		loop_timer_cancel(&run_s.loop, run_tick);
 	metrics_close(&run_metrics);
-	if (run_sinks_up) {
-		pg_stop(&run_pg);
-		rds_stop(&run_rds);
-	}
-	sink_close(&run_sink);
 	if (run_signals_up)
-		loop_signals_remove(&run_loop);
-	if (run_resolv_up)
-		resolv_close(&run_resolv);
+		loop_signals_remove(&run_s.loop);
+	verb_run_sinks_close(&run_s);
 }
 
 /* see verb_run.h */
@@ -699,14 +852,14 @@ int verb_run(const struct cfg *c)
 		log_info("fillrelay started", LS("instance", c->listener.instance),
 		         LI("accounts", run_accts_n), LS("metrics_host", c->listener.metrics_host),
 		         LI("metrics_port", run_metrics.port));
-		if (loop_run(&run_loop) != 0) {
+		if (loop_run(&run_s.loop) != 0) {
 			log_error("event loop failed", LS("error", "poll"));
 			rc = EX_OSERR;
 		}
 	}
 	run_stop();
 	log_info("fillrelay stopped", LS("instance", c->listener.instance), LI("exit", rc),
-	         LI("fills_written", run_sink.stats.fills_written),
-	         LI("spill_depth", sink_spill_depth(&run_sink)));
+	         LI("fills_written", run_s.sink.stats.fills_written),
+	         LI("spill_depth", sink_spill_depth(&run_s.sink)));
 	return rc;
 }

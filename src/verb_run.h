@@ -2,7 +2,8 @@
  * verb_run.h -- `fillrelay run`: the product's main job (DESIGN.md 2, 4, 5, 7).
  *
  * Assembles the committed modules in STYLE.md's fixed order, on one loop:
- *   the disk journal and the book's warm-up (sink_open, warm) -> PostgreSQL
+ *   the spill directory (made, mode 0700, when missing) -> the disk journal
+ *   and the book's warm-up (sink_open, warm) -> PostgreSQL
  *   (pg: migrate at every connect, commits reported to the sink) -> Redis
  *   (rds) -> the resolver -> the trust anchors of each distinct ca_file ->
  *   per account one exchange clock (xclock), REST client, backfill and
@@ -48,7 +49,13 @@
 #ifndef FR_VERB_RUN_H
 #define FR_VERB_RUN_H
 
+#include "book.h"
 #include "cfg.h"
+#include "loop.h"
+#include "pg.h"
+#include "rds.h"
+#include "resolv.h"
+#include "sink.h"
 
 #define VERB_RUN_MARGIN_MS (5 * 60 * 1000) /* backfill overlap before the newest fill */
 #define VERB_RUN_SWEEP_MS (5 * 60 * 1000)  /* periodic backfill and reconciliation */
@@ -62,10 +69,57 @@
  * by the caller; c must outlive the call. Returns a sysexits code: EX_OK
  * after an orderly stop, EX_UNAVAILABLE when the journal or the database
  * cannot be opened at start, EX_CONFIG for a configuration the modules
- * refuse (a ca_file without anchors, an unusable URL, too many ca_files, a
- * metrics address that is not a literal), EX_OSERR when the loop, the
- * resolver, the signals or the metrics socket cannot be set up.
+ * refuse (a spill_dir that is not a directory or cannot be created, a
+ * ca_file without anchors, an unusable URL, too many ca_files, a metrics
+ * address that is not a literal), EX_OSERR when the loop, the resolver, the
+ * signals or the metrics socket cannot be set up.
  */
 int verb_run(const struct cfg *c);
+
+/* ---- the sink stack, shared with `spill replay` (verb_spill.h) ------------ */
+
+/*
+ * Everything `run` assembles but the exchange side: one loop on the real
+ * clocks, the resolver, the book, PostgreSQL (migrating at every connect,
+ * reconnecting, commits reported to the sink), Redis and the sink. The
+ * fields are the modules' own contexts, for the caller to drive (pg_start,
+ * rds_start, loop_set_before_sleep with sink_before_sleep, loop_run_once).
+ * Caller-owned static storage: about 18 MiB (sink, book, pg, rds).
+ */
+struct verb_run_sinks {
+	struct loop loop;
+	struct resolv resolv;
+	struct book book;
+	struct pg pg;
+	struct rds rds;
+	struct sink sink;
+	int open_rc;               /* sink_open's result (err.h); 0 once open */
+	int resolv_up_, sinks_up_; /* private: what verb_run_sinks_close undoes */
+};
+
+/*
+ * Sets s up for c, in this order: the loop, the resolver, the spill
+ * directory (spill_dir, or c's [listener] spill_dir when NULL; created with
+ * any missing parent, mode 0700, when it does not exist, logged "created the
+ * spill directory"), the book, pg, rds, then sink_open with the warm-up
+ * (journal recovery under the journal's lock, then the stored fills read over
+ * a blocking PostgreSQL connection). Starts nothing. Returns EX_OK or, having
+ * logged why: EX_OSERR (the resolver), EX_CONFIG (spill_dir exists but is not
+ * a directory, or cannot be created; a conninfo pg refuses), EX_UNAVAILABLE
+ * (sink_open failed: s->open_rc and s->sink.msg say why -- a damaged journal,
+ * one locked by another process ("locked by another process", journal.h), or
+ * PostgreSQL not answering the warm-up). s is zeroed static storage, c and
+ * spill_dir outlive it. Call verb_run_sinks_close after any result.
+ */
+int verb_run_sinks_open(struct verb_run_sinks *s, const struct cfg *c, const char *spill_dir);
+
+/* 1 when everything journaled is committed and written: spill depth 0, no
+ * symbol waiting for a rebuild, no PostgreSQL batch open, queued or in
+ * flight, and Redis idle (READY, rewrite done, nothing queued or awaited). */
+int verb_run_sinks_drained(const struct verb_run_sinks *s);
+
+/* Stops pg and rds, closes the sink (final sync; checkpoint at the last
+ * commit) and the resolver. Safe after any result of verb_run_sinks_open. */
+void verb_run_sinks_close(struct verb_run_sinks *s);
 
 #endif

@@ -262,8 +262,12 @@ expect spill-usage 64 "$bin" spill frob --dir "$jd" && contains spill-usage "$er
 expect spill-dump-usage 64 "$bin" spill dump x --dir "$jd" && contains spill-dump-usage "$err" 'FROM_SEQ'
 expect spill-truncate-needs-verify 64 "$bin" spill stat --truncate-torn --dir "$jd" &&
 	contains spill-truncate-needs-verify "$err" 'goes with verify'
-expect spill-replay-unavailable 69 "$bin" spill replay --dir "$jd" &&
-	contains spill-replay-unavailable "$err" 'not yet available'
+expect spill-replay-needs-config 64 "$bin" spill replay --dir "$jd" &&
+	contains spill-replay-needs-config "$err" 'needs the configuration \(-c FILE\)'
+expect spill-replay-timeout-usage 64 "$bin" spill replay --timeout 0 -c "$tmp/spill.conf" &&
+	contains spill-replay-timeout-usage "$err" '--timeout 0: not a number of seconds in 1\.\.86400'
+expect spill-timeout-needs-replay 64 "$bin" spill stat --timeout 5 --dir "$jd" &&
+	contains spill-timeout-needs-replay "$err" '--timeout goes with replay'
 expect spill-no-dir 66 "$bin" spill stat --dir "$tmp/nowhere" &&
 	contains spill-no-dir "$err" 'no journal directory'
 expect spill-default-config-dir 66 "$bin" spill stat -c tests/cfg/good_minimal.conf &&

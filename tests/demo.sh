@@ -116,8 +116,7 @@ if "$bin" run --help 2>&1 | grep -q "ot yet available"; then
 	exit 0
 fi
 
-# The journal's directory (spill_dir): fillrelay does not create it.
-mkdir -p "$dir/spill"
+# The journal's directory (spill_dir) is created by fillrelay run itself.
 echo "== fillrelay run -c $dir/fillrelay.conf   (background; log: $dir/fillrelay.log)"
 "$bin" run -c "$dir/fillrelay.conf" >"$dir/fillrelay.log" 2>&1 &
 run_pid=$!

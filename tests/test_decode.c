@@ -1491,6 +1491,10 @@ TEST(decode_value_types)
 	}
 	T_CHECK(!one_fill(&(struct fill){.v[FI_TIME] = "\"-1\""}, &why));
 	T_EQ_STR(why, "execution[0]: execTime: negative timestamp: \"-1\"");
+	/* the fault suite's absurd time: PostgreSQL would refuse it after the book applied it */
+	T_CHECK(!one_fill(&(struct fill){.v[FI_TIME] = "\"99999999999999999\""}, &why));
+	T_EQ_STR(why, "execution[0]: execTime: timestamp after the year 9999: \"99999999999999999\"");
+	T_CHECK(one_fill(&(struct fill){.v[FI_TIME] = "\"253402300799999\""}, &why));
 	T_CHECK(!one_fill(&(struct fill){.v[FI_TIME] = "\"17747790000001774779000000\""}, &why));
 	T_EQ_INT(cap.rej[0].err, FR_ERANGE);
 	/* unknown keys, even odd ones, are ignored */

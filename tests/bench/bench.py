@@ -33,6 +33,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -95,6 +96,13 @@ def psql(sql, timeout=600):
     if p.returncode != 0:
         raise RuntimeError("psql: %s: %s" % (sql[:80], p.stderr.strip()))
     return p.stdout.strip()
+
+
+def committed():
+    """Fills PostgreSQL confirmed new (fillrelay's counter: cheap to poll; the
+    row count is checked with psql once a phase is done)."""
+    v = metric(metrics_text(), "fillrelay_fills_written_total")
+    return int(v) if v is not None else -1
 
 
 def pg_count():
@@ -384,8 +392,28 @@ def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
+def buckets(name):
+    """A cumulative bucket family of /metrics: {le: count}."""
+    out = {}
+    for line in metrics_text().splitlines():
+        mm = re.match(r'%s\{le="(\d+)"\} (\d+)' % re.escape(name), line)
+        if mm:
+            out[int(mm.group(1))] = int(mm.group(2))
+    return out
+
+
+def bucket_pct(b0, b1, total, q):
+    """Upper bound (ms) of quantile q of the observations between two snapshots."""
+    for le in sorted(b1):
+        if total and b1[le] - b0.get(le, 0) >= q * total:
+            return "<= %.3f" % (le / 1000.0)
+    return "> %.0f" % (max(b1) / 1000.0) if b1 else "?"
+
+
 def phase_latency(rate, n, tag):
     log("latency: %d fills at %d/s" % (n, rate))
+    own0 = buckets("fillrelay_frame_to_redis_us_bucket")
+    own_n0 = metric(metrics_text(), "fillrelay_frame_to_redis_timed_total") or 0
     out = os.path.join(WORK, "sub-%s.txt" % tag)
     ready = os.path.join(WORK, "sub-%s.ready" % tag)
     sub = subprocess.Popen([sys.executable, __file__, "--subscriber", out, ready])
@@ -444,6 +472,11 @@ def phase_latency(rate, n, tag):
         tgt, "from /push request start (includes the control hop); max %.3f ms" % max(up or [0]))
     row("latency @%d/s: frame-to-Redis p50/p99 (lower)" % rate, "%.3f / %.3f ms" % (pct(lo, 50), pct(lo, 99)),
         tgt, "from the /push answer, which follows the frame's write")
+    own1 = buckets("fillrelay_frame_to_redis_us_bucket")
+    own_n = (metric(metrics_text(), "fillrelay_frame_to_redis_timed_total") or 0) - own_n0
+    row("latency @%d/s: frame-to-Redis p50/p99 (fillrelay's own)" % rate,
+        "%s / %s ms" % (bucket_pct(own0, own1, own_n, 0.5), bucket_pct(own0, own1, own_n, 0.99)), tgt,
+        "%d publishes: frame taken -> Redis answered its publish (bucket bounds, /metrics)" % own_n)
     row("latency @%d/s: control /push round trip p50/p99" % rate,
         "%.3f / %.3f ms" % (pct(ctl_rt, 50), pct(ctl_rt, 99)), "", "request -> frame written -> answer")
     return seen
@@ -463,8 +496,9 @@ class Sampler:
         for m in marks:
             if count >= m and m not in self.marks:
                 st = st or proc_status(FR_PID)
-                self.marks[m] = (count, st.get("VmRSS"), st.get("VmHWM"))
-                log("RSS at %d fills (count %d): %s" % (m, count, st))
+                hw = metric(metrics_text(), "fillrelay_arena_high_water_bytes")
+                self.marks[m] = (count, st.get("VmRSS"), st.get("VmHWM"), hw)
+                log("RSS at %d fills (count %d): %s, arena high-water %s" % (m, count, st, hw))
 
 
 SAMPLER = Sampler()
@@ -473,7 +507,7 @@ SAMPLER = Sampler()
 def push_and_wait(prefix, first_total, n, budget=None, backlog=None):
     """Pushes n fills (in batches), waits for PostgreSQL and Redis; returns timings."""
     ctl = Ctl()
-    base = pg_count()
+    base = committed()
     target_pos = None
     t0 = time.time()
     sent = 0
@@ -486,14 +520,14 @@ def push_and_wait(prefix, first_total, n, budget=None, backlog=None):
             raise RuntimeError("push not delivered: %s" % ans)
         sent += k
         while backlog is not None and time.time() - t0 < budget:
-            c = pg_count()
+            c = committed()
             SAMPLER.at(c)
             if sent - (c - base) <= backlog:
                 break
             time.sleep(0.1)
         if time.time() - last_poll > 1.0:
             last_poll = time.time()
-            c = pg_count()
+            c = committed()
             SAMPLER.at(c)
             log("%s: pushed %d, PostgreSQL %d" % (prefix, sent, c - base))
         if budget is not None and time.time() - t0 > budget:
@@ -507,7 +541,7 @@ def push_and_wait(prefix, first_total, n, budget=None, backlog=None):
     c = base
     while time.time() < deadline and (t_pg is None or t_rd is None):
         if t_pg is None:
-            c = pg_count()
+            c = committed()
             SAMPLER.at(c)
             if c - base >= sent:
                 t_pg = time.time()
@@ -519,6 +553,10 @@ def push_and_wait(prefix, first_total, n, budget=None, backlog=None):
             except ValueError:
                 pass
         time.sleep(0.05)
+    rows = pg_count()
+    if t_pg is not None and rows >= 0 and rows < first_total + sent:
+        log("%s: fillrelay counted %d fills written but PostgreSQL holds %d rows" % (prefix, c, rows))
+        t_pg = None
     return dict(sent=sent, t0=t0, pushed=t_pushed - t0, pg=(t_pg - t0) if t_pg else None,
                 rd=(t_rd - t0) if t_rd else None, pg_count=c - base, stopped=stopped_early,
                 redis=redis_position())
@@ -565,20 +603,28 @@ def report_rss():
     first = None
     for mark in (10000, 100000, 1000000):
         if mark in m:
-            c, rss, hwm = m[mark]
+            c, rss, hwm, arena = m[mark]
             row("VmRSS / VmHWM at %d fills" % mark, "%s / %s KiB" % (rss, hwm), "",
-                "sampled at PG count %d" % c)
+                "sampled at %d fills committed" % c)
+            row("arena high-water at %d fills" % mark,
+                "%.0f KiB" % (arena / 1024) if arena is not None else "?", "", "")
             if first is None:
-                first = (mark, rss, hwm)
+                first = (mark, rss, hwm, arena)
             else:
                 row("RSS growth %d -> %d fills" % (first[0], mark), "%+d KiB (HWM %+d KiB)"
                     % (rss - first[1], hwm - first[2]), "<= 64 KiB", "")
+                if arena is not None and first[3] is not None:
+                    row("arena high-water growth %d -> %d fills" % (first[0], mark),
+                        "%+.0f KiB" % ((arena - first[3]) / 1024), "0 (flat)", "")
         else:
             row("VmRSS / VmHWM at %d fills" % mark, "not reached", "", "")
     st = proc_status(FR_PID)
     row("VmRSS / VmHWM at the end", "%s / %s KiB" % (st.get("VmRSS"), st.get("VmHWM")), "", "")
-    row("arena high-water mark", "not exported", "",
-        "no arena gauge in /metrics (arena_process_stats is only logged at debug at start-up)")
+    t = metrics_text()
+    row("arena high-water / size at the end", "%s / %s KiB" % (
+        "%.0f" % (metric(t, "fillrelay_arena_high_water_bytes") / 1024),
+        "%.0f" % (metric(t, "fillrelay_arena_size_bytes") / 1024)), "",
+        "fillrelay_arena_* in /metrics; failures %s" % metric(t, "fillrelay_arena_failures_total"))
 
 
 # ---- PostgreSQL ceilings -----------------------------------------------------------------
@@ -632,8 +678,24 @@ def phase_fsync():
     os.close(fd)
     os.unlink(path)
     fs = subprocess.run(["df", "-T", SPILL], capture_output=True, text=True).stdout.splitlines()[-1].split()
-    row("journal fsync p50 / p99", "%.3f / %.3f ms" % (pct(lat, 50), pct(lat, 99)), "",
-        "NOT fillrelay's own: no fsync metric exported; append %d B + fsync, %d times, in spill_dir (%s)"
+    t = metrics_text()
+    le = {}
+    for line in t.splitlines():
+        mm = re.match(r'fillrelay_journal_fsync_us_bucket\{le="(\d+)"\} (\d+)', line)
+        if mm:
+            le[int(mm.group(1))] = int(mm.group(2))
+    n = metric(t, "fillrelay_journal_fsyncs_total") or 0
+
+    def bound(q):
+        for b in sorted(le):
+            if n and le[b] >= q * n:
+                return "<= %.3f ms" % (b / 1000.0)
+        return "> 1000 ms" if n else "none"
+    row("journal fsync p50 / p99 (fillrelay's own)", "%s / %s" % (bound(0.5), bound(0.99)), "",
+        "%d fsyncs of this run, bucket bounds from /metrics; slowest %.3f ms"
+        % (n, (metric(t, "fillrelay_journal_fsync_us_max") or 0) / 1000.0))
+    row("disk fsync p50 / p99 (ceiling)", "%.3f / %.3f ms" % (pct(lat, 50), pct(lat, 99)), "",
+        "append %d B + fsync, %d times, in spill_dir (%s), by the bench itself"
         % (rec, len(lat), fs[1] if len(fs) > 1 else "?"))
 
 
