@@ -1334,7 +1334,7 @@ static void set_defaults(struct cfg *c, const char *name)
 	copy(l->metrics_host, sizeof l->metrics_host, "127.0.0.1");
 	l->metrics_port = 9464;
 	l->log_level = CFG_LOG_INFO;
-	l->arena_size_bytes = 64 * MIB;
+	l->arena_size_bytes = 16 * MIB;
 	set_default_url(&x->ep.ws_url, "wss://stream.bybit.com/v5/private", "stream.bybit.com",
 	                "/v5/private");
 	set_default_url(&x->ep.rest_url, "https://api.bybit.com", "api.bybit.com", "");

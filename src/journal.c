@@ -367,6 +367,37 @@ static int do_fsync(struct journal *j, int fd)
 
 /* ---- the background fsync --------------------------------------------------------- */
 
+static void ckpt_encode(uint64_t seq, unsigned char *b);
+static int ckpt_store(struct journal *j, uint64_t seq, int exists);
+static int write_all(struct journal *j, int fd, const unsigned char *p, size_t n, uint64_t off);
+
+/* The checkpoint file for seq, on the thread: what ckpt_store does, without
+ * touching the journal's state (no fail()); 0 or an errno. */
+static int bg_ckpt(struct journal *j, uint64_t seq)
+{
+	unsigned char b[JOURNAL_CKPT_BYTES];
+	char tmp[FILE_MAX], path[FILE_MAX];
+	int fd, e = 0, rc;
+
+	dir_file(j, TMP_NAME, tmp);
+	dir_file(j, JOURNAL_CKPT_NAME, path);
+	fd = j->sys->open(j->sys->ctx, tmp, O_WRONLY | O_CREAT, 0600);
+	if (fd < 0)
+		return errno ? errno : EIO;
+	ckpt_encode(seq, b);
+	if (write_all(j, fd, b, sizeof b, 0) != 0 || do_fsync(j, fd) != 0)
+		e = errno ? errno : EIO;
+	j->sys->close(j->sys->ctx, fd);
+	if (e)
+		return e;
+	rc = j->sys->exchange(j->sys->ctx, tmp, path);
+	if (rc != 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOENT))
+		rc = j->sys->rename(j->sys->ctx, tmp, path);
+	if (rc != 0 || do_fsync(j, j->dir_fd) != 0)
+		return errno ? errno : EIO;
+	return 0;
+}
+
 static void *bg_main(void *arg)
 {
 	struct journal *j = arg;
@@ -376,8 +407,20 @@ static void *bg_main(void *arg)
 		uint64_t t0, seq;
 		int fd, rc, e;
 
-		while (!j->bg_busy && !j->bg_stop)
+		while (!j->bg_busy && !j->ck_busy && !j->bg_stop)
 			pthread_cond_wait(&j->bg_cv, &j->bg_mu);
+		if (j->ck_busy) {
+			seq = j->ck_seq;
+			pthread_mutex_unlock(&j->bg_mu);
+			e = bg_ckpt(j, seq);
+			pthread_mutex_lock(&j->bg_mu);
+			if (e)
+				j->ck_err = e;
+			else
+				j->ck_done = seq;
+			j->ck_busy = 0;
+			continue;
+		}
 		if (!j->bg_busy)
 			break;
 		fd = j->bg_fd;
@@ -434,6 +477,10 @@ static void bg_stop(struct journal *j)
 	/* What came after the last request: synced here, as a clean close promises. */
 	if (!j->bg_err && j->synced_seq + 1 < j->next_seq && j->wfd >= 0 && do_fsync(j, j->wfd) == 0)
 		j->synced_seq = j->next_seq - 1;
+	if (j->ck_done > j->checkpoint)
+		j->checkpoint = j->ck_done; /* its segments stay: the next open drops them */
+	if (j->ck_want > j->checkpoint && j->open && ckpt_store(j, j->ck_want, 1) == 0)
+		j->ck_want = 0;
 }
 
 /* Sticky: after a failed fsync the page cache may have dropped our writes. */
@@ -1194,6 +1241,7 @@ static int bg_sync(struct journal *j)
 	if (j->dir_dirty && do_fsync(j, j->dir_fd) != 0)
 		return broken(j, j->dir, errno);
 	j->dir_dirty = 0;
+	journal_poll(j); /* a failed checkpoint is not a broken journal: reported there */
 	return 0;
 }
 
@@ -1229,11 +1277,46 @@ int journal_checkpoint(struct journal *j, uint64_t seq)
 		            seq, j->next_seq - 1);
 	if (seq <= j->checkpoint)
 		return 0;
+	if (j->bg_on) {
+		if (seq > j->ck_want)
+			j->ck_want = seq;
+		rc = journal_poll(j);
+		return rc < 0 ? rc : 0;
+	}
 	rc = ckpt_store(j, seq, 1);
 	if (rc != 0)
 		return rc;
 	drop_covered(j, seq);
 	return 0;
+}
+
+/* see journal.h */
+int journal_poll(struct journal *j)
+{
+	uint64_t done;
+	int err, busy;
+
+	if (!j->bg_on)
+		return 0;
+	pthread_mutex_lock(&j->bg_mu);
+	done = j->ck_done;
+	err = j->ck_err;
+	j->ck_err = 0;
+	if (!j->ck_busy && j->ck_want > (done > j->checkpoint ? done : j->checkpoint) && !err) {
+		j->ck_seq = j->ck_want;
+		j->ck_busy = 1;
+		pthread_cond_broadcast(&j->bg_cv);
+	}
+	busy = j->ck_busy;
+	pthread_mutex_unlock(&j->bg_mu);
+	if (done > j->checkpoint) {
+		j->checkpoint = done;
+		drop_covered(j, done);
+	}
+	if (err)
+		return fail(j, FR_EIO, "%s/%s: cannot write the checkpoint: %s", j->dir,
+		            JOURNAL_CKPT_NAME, strerror(err));
+	return busy || j->ck_want > j->checkpoint;
 }
 
 /* ---- reading ----------------------------------------------------------------------- */

@@ -359,6 +359,10 @@ struct journal {
 	 * under bg_mu. Private. */
 	int bg_on, bg_busy, bg_stop, bg_fd, bg_err;
 	uint64_t bg_seq, bg_done;
+	/* ... and the checkpoint: ck_seq asked (0: none), ck_done written, ck_want
+	 * the next one to ask, ck_err an errno. */
+	int ck_busy, ck_err;
+	uint64_t ck_seq, ck_done, ck_want;
 	pthread_t bg_thread;
 	pthread_mutex_t bg_mu;
 	pthread_cond_t bg_cv;
@@ -424,8 +428,17 @@ int journal_sync(struct journal *j);
  * the next append starts a new segment). seq below the current checkpoint is a
  * no-op. Returns 0, FR_EINVAL when seq was never appended (> last sequence),
  * FR_EIO. After FR_EIO the old checkpoint still holds.
+ * With background_fsync the file work (two fsyncs) is the journal thread's:
+ * this asks for it and returns 0; j->checkpoint moves, and the segments go,
+ * when a later journal_checkpoint, journal_sync or journal_poll finds it done
+ * (a failure is reported then, once). A journal_close finishes what is asked.
  */
 int journal_checkpoint(struct journal *j, uint64_t seq);
+
+/* Collects what the journal thread finished (checkpoints, fsyncs): 1 while
+ * a checkpoint is still in flight or waiting, 0 when none is, FR_EIO when one
+ * failed. Cheap; without the thread always 0. */
+int journal_poll(struct journal *j);
 
 /* Positions it at the first record >= from_seq (from 0 or 1: the oldest kept). */
 void journal_iter_init(struct journal *j, struct journal_iter *it, uint64_t from_seq);

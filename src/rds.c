@@ -21,6 +21,7 @@
 #include <bearssl_hash.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 
 #include "log.h"
 #include "loop.h"
@@ -1434,6 +1435,15 @@ static int queue_views(struct rds *r, struct rds_sym_ *s, int idx)
 		queue_commit(r);
 	}
 	return e;
+}
+
+/* see rds.h */
+void rds_flush(struct rds *r)
+{
+	redisAsyncContext *ac = r->ac;
+
+	if (r->state == RDS_READY && ac && sdslen(ac->c.obuf) > 0)
+		redisAsyncHandleWrite(ac);
 }
 
 /* see rds.h */

@@ -346,6 +346,11 @@ int rds_exchange_position(struct rds *r, const char *account, const struct decod
 enum rds_state rds_state(const struct rds *r);
 /* READY, rewrite done, nothing queued and no reply awaited. */
 int rds_idle(const struct rds *r);
+
+/* Writes what hiredis holds for Redis now instead of at the loop's next
+ * poll (a fill that should be visible at once; a write error is handled as
+ * a lost connection, exactly as from the loop). */
+void rds_flush(struct rds *r);
 /* The sticky error of the current outage (0 when READY) and its message. */
 int rds_last_error(const struct rds *r, const char **msg);
 

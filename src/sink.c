@@ -481,7 +481,8 @@ void sink_rebuild_init(struct sink_rebuild *rb, const struct cfg *c, struct book
 	rb->pg = p;
 	rb->fn = fn;
 	rb->ctx = ctx;
-	rb->symbols = rb->fills = rb->changed = 0;
+	rb->symbols = rb->fills = rb->changed = rb->skipped = 0;
+	rb->stored_ = NULL;
 	rb->w_.conn = NULL;
 	rb->w_.p = p;
 }
@@ -526,6 +527,37 @@ static int sink_rb_order(void *ctx, const struct decode_env *env, const struct d
 	return 0;
 }
 
+static int sink_rb_is(const char *stored, const char *want)
+{
+	return stored && !strcmp(stored, want);
+}
+
+/*
+ * Whether the row as stored (bot_id, reason, close_reason, realized_pnl,
+ * trade_seq, has allocations) already says what the rebuilt book says: then
+ * nothing is written for it. A rebuild re-applies a symbol's whole history,
+ * and rewriting every fill of it (three statements each, over a blocking
+ * connection) stalled the loop for seconds once a symbol held thousands of
+ * fills; usually only the fills after the late one change.
+ */
+static int sink_rb_unchanged(const struct sink_rebuild *rb, const struct pg_derived *d,
+                             const struct book_result *r)
+{
+	const char *const *v = rb->stored_;
+	char pnl[DEC_STR_MAX], seq[24];
+	struct dec zero;
+
+	if (!v)
+		return 0;
+	dec_parse(&zero, "0", 1);
+	dec_format(d ? d->realized_pnl : zero, pnl, sizeof pnl);
+	snprintf(seq, sizeof seq, "%lld", (long long)(d ? d->trade_seq : 0));
+	return sink_rb_is(v[0], d && d->bot[0] ? d->bot : BOOK_BOT_UNATTRIBUTED) &&
+	       sink_rb_is(v[1], d ? d->reason : "") && sink_rb_is(v[2], d ? d->close_reason : "") &&
+	       sink_rb_is(v[3], pnl) && sink_rb_is(v[4], seq) &&
+	       sink_rb_is(v[5], "f") && !(r && r->allocs_n > 1);
+}
+
 /* One stored fill, in exchange order: applied, its derived rows rewritten. */
 static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct decode_exec *x)
 {
@@ -540,10 +572,12 @@ static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct de
 		log_warn("stored fill the book refuses", LS("exec_id", x->exec_id), LS("reason", r->why));
 	if (st == BOOK_APPLIED)
 		pg_derived_from_book(&d, r);
-	if (sink_rb_count(rb, pg_blk_fill_derived(&rb->w_, rb->account_, x->exec_id,
-	                                          st == BOOK_APPLIED ? &d : NULL)) ||
-	    sink_rb_count(rb, pg_blk_allocs(&rb->w_, rb->account_, x->exec_id,
-	                                    st == BOOK_APPLIED ? r : NULL)))
+	if (sink_rb_unchanged(rb, st == BOOK_APPLIED ? &d : NULL, st == BOOK_APPLIED ? r : NULL))
+		rb->skipped++;
+	else if (sink_rb_count(rb, pg_blk_fill_derived(&rb->w_, rb->account_, x->exec_id,
+	                                               st == BOOK_APPLIED ? &d : NULL)) ||
+	         sink_rb_count(rb, pg_blk_allocs(&rb->w_, rb->account_, x->exec_id,
+	                                         st == BOOK_APPLIED ? r : NULL)))
 		return rb->err_;
 	if (st != BOOK_APPLIED)
 		return 0;
@@ -573,6 +607,7 @@ static int sink_rb_row(void *arg, int ncols, const char *const *v)
 	cbs.ctx = rb;
 	if (ncols < 3 || !v[0] || !v[1])
 		return 0;
+	rb->stored_ = ncols >= 9 ? v + 3 : NULL;
 	rb->have_order_ = 0;
 	if (v[2] && (n = sink_wrap_into(rb->wrap_, 0, v[0], v[2], strlen(v[2]))) > 0)
 		decode_rest(&rb->d_, DECODE_KIND_ORDER, rb->wrap_, (size_t)n, &cbs);
@@ -581,8 +616,9 @@ static int sink_rb_row(void *arg, int ncols, const char *const *v)
 		log_warn("stored fill too large to rebuild: skipped", LS("account", rb->account_));
 		return 0;
 	}
-	if (decode_rest(&rb->d_, DECODE_KIND_EXECUTION, rb->wrap_, (size_t)n, &cbs) < 0 &&
-	    rb->err_)
+	n = decode_rest(&rb->d_, DECODE_KIND_EXECUTION, rb->wrap_, (size_t)n, &cbs);
+	rb->stored_ = NULL;
+	if (n < 0 && rb->err_)
 		return rb->err_;
 	return 0;
 }
@@ -619,7 +655,9 @@ static int sink_rb_finish(struct sink_rebuild *rb, const char *account, const ch
 }
 
 static const char sink_rb_sql[] =
-	"SELECT f.category, f.raw::text, o.raw::text"
+	"SELECT f.category, f.raw::text, o.raw::text, f.bot_id, f.reason, f.close_reason,"
+	" f.realized_pnl::text, f.trade_seq::text, EXISTS (SELECT 1 FROM"
+	" trading.fill_allocations a WHERE a.account = f.account AND a.exec_id = f.exec_id)"
 	" FROM trading.fills f LEFT JOIN trading.orders o"
 	" ON o.account = f.account AND o.order_id = f.order_id AND f.order_id <> ''"
 	" WHERE f.account = $1 AND f.category = $2 AND f.symbol = $3"
@@ -761,7 +799,7 @@ static void sink_rebuild_dirty(struct sink *s)
 		return;
 	while (s->dirty_n_ > 0) {
 		struct sink_dirty_ *e = &s->dirty_[0];
-		uint64_t fills0 = s->rb_.fills, changed0 = s->rb_.changed;
+		uint64_t fills0 = s->rb_.fills, changed0 = s->rb_.changed, skipped0 = s->rb_.skipped;
 
 		if (sink_rebuild_symbol(&s->rb_, e->account, e->category, e->symbol) != 0) {
 			s->stats.rebuild_failures++;
@@ -774,10 +812,31 @@ static void sink_rebuild_dirty(struct sink *s)
 		s->stats.rebuilds++;
 		log_info("symbol rebuilt in exchange order", LS("account", e->account),
 		         LS("category", e->category), LS("symbol", e->symbol),
-		         LI("fills", s->rb_.fills - fills0), LI("rows_changed", s->rb_.changed - changed0));
+		         LI("fills", s->rb_.fills - fills0), LI("unchanged", s->rb_.skipped - skipped0),
+		         LI("rows_changed", s->rb_.changed - changed0));
 		memmove(&s->dirty_[0], &s->dirty_[1], sizeof s->dirty_[0] * (size_t)(s->dirty_n_ - 1));
 		s->dirty_n_--;
 	}
+}
+
+/*
+ * A message taken while nothing waits before it (the usual case: the sink
+ * keeps up) is moved at once, not at the end of the loop iteration, and
+ * what it wrote to Redis leaves now: a fill is visible before the next frame
+ * of the same burst is even read. With a backlog (a spill, a burst faster
+ * than the sink) records wait for the before-sleep step, in journal order.
+ * The PostgreSQL batch is still submitted by the before-sleep step.
+ */
+static void sink_move_now(struct sink *s)
+{
+	struct journal_stat st;
+
+	if (!s->open || s->err || s->dirty_n_)
+		return;
+	journal_stat(&s->j, &st);
+	while (s->moved_seq_ < st.last_seq && sink_move_one(s, s->moved_seq_ + 1))
+		;
+	rds_flush(s->rds);
 }
 
 /* see sink.h */
@@ -815,7 +874,28 @@ static void sink_ckpt_cancel(struct sink *s)
 {
 	if (s->ckpt_timer_ >= 0)
 		loop_timer_cancel(s->loop, s->ckpt_timer_);
-	s->ckpt_timer_ = -1;
+	if (s->ckpt_poll_ >= 0)
+		loop_timer_cancel(s->loop, s->ckpt_poll_);
+	s->ckpt_timer_ = s->ckpt_poll_ = -1;
+}
+
+/* Collects a checkpoint the journal's thread is writing; polls again soon
+ * while one is in flight (the loop may have nothing else to wake it). */
+static void sink_ckpt_poll(struct loop *l, int id, void *arg)
+{
+	struct sink *s = arg;
+	int rc;
+
+	(void)l;
+	(void)id;
+	s->ckpt_poll_ = -1;
+	if (!s->open)
+		return;
+	rc = journal_poll(&s->j);
+	if (rc < 0)
+		log_warn("journal checkpoint failed", LS("error", journal_error(&s->j)));
+	else if (rc > 0)
+		s->ckpt_poll_ = loop_timer_add(s->loop, SINK_CKPT_POLL_MS, 0, sink_ckpt_poll, s);
 }
 
 static void sink_ckpt_force(struct sink *s)
@@ -825,6 +905,8 @@ static void sink_ckpt_force(struct sink *s)
 	s->ckpt_ms_ = sink_now(s);
 	if (journal_checkpoint(&s->j, s->committed_seq_) != 0)
 		log_warn("journal checkpoint failed", LS("error", journal_error(&s->j)));
+	else if (s->ckpt_poll_ < 0 && journal_poll(&s->j) > 0)
+		s->ckpt_poll_ = loop_timer_add(s->loop, SINK_CKPT_POLL_MS, 0, sink_ckpt_poll, s);
 }
 
 static void sink_ckpt_timer(struct loop *l, int id, void *arg)
@@ -973,6 +1055,7 @@ static int sink_take(struct sink *s, const char *account, enum journal_source sr
                      const char *category, const char *msg, size_t len)
 {
 	struct decode_sink cbs = sink_take_cbs;
+	uint64_t before = s->j.next_seq - 1;
 	int rc;
 
 	if (s->err)
@@ -1000,6 +1083,8 @@ static int sink_take(struct sink *s, const char *account, enum journal_source sr
 		}
 		s->rev_n_ = 0;
 	}
+	if (rc != FR_EFULL && rc != FR_EIO && s->moved_seq_ >= before)
+		sink_move_now(s);
 	if (rc == FR_EFULL || rc == FR_EIO) {
 		s->stats.refused++;
 		if (rc == FR_EFULL)
@@ -1156,7 +1241,7 @@ int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *
 	s->late_pub_n_ = 0;
 	s->rebuild_after_ms_ = 0;
 	s->ckpt_ms_ = 0;
-	s->ckpt_timer_ = -1;
+	s->ckpt_timer_ = s->ckpt_poll_ = -1;
 	s->committed_seq_ = 0;
 	sink_rebuild_init(&s->rb_, c, b, p, sink_rebuilt_rds, s);
 	s->cfg = c;

@@ -11,7 +11,9 @@
  *      back soon never touch the disk). A wallet is journaled once per wallet
  *      account (its account object, all coins), not once per coin.
  *   2. sink_before_sleep (register it with loop_set_before_sleep) moves every
- *      record journaled since, in journal order, into the book
+ *      record journaled since -- or sink_push/sink_rest_page itself, at once,
+ *      when nothing older waits (the usual case: then a fill reaches Redis
+ *      before the next frame is read) --, in journal order, into the book
  *      and the open PostgreSQL batch: each record is decoded again from its
  *      raw text (wrapped in a REST envelope carrying its category), fills go
  *      through book_apply, their derived columns, allocations (split fills),
@@ -151,6 +153,7 @@
 #define SINK_PAGE_MAX 200             /* fills of one REST page journaled oldest first */
 #define SINK_REBUILD_RETRY_MS 1000    /* after a failed rebuild */
 #define SINK_CKPT_MS 1000             /* checkpoints at most this often (step 3) */
+#define SINK_CKPT_POLL_MS 20          /* looks for a checkpoint written off the loop */
 #define SINK_TAKEN_MAX 4096           /* records whose take time is kept (a power of two) */
 #define SINK_LATE_PUB_MAX 64          /* late fills awaiting their publish (a rebuild) */
 
@@ -218,7 +221,9 @@ struct sink_rebuild {
 	sink_rebuilt_fn fn; /* may be NULL */
 	void *ctx;
 	uint64_t symbols, fills, changed;
+	uint64_t skipped; /* fills whose stored derived columns were already right */
 	/* private */
+	const char *const *stored_; /* the row being re-applied: its stored derived columns */
 	const char *account_;
 	int err_;
 	struct pg_blk w_;
@@ -281,6 +286,7 @@ struct sink {
 	int64_t rebuild_after_ms_; /* no rebuild attempt before this wall time */
 	int64_t ckpt_ms_;          /* wall time of the last checkpoint */
 	int ckpt_timer_;           /* a deferred checkpoint's timer, or -1 */
+	int ckpt_poll_;            /* polls a checkpoint the journal thread writes, or -1 */
 	uint64_t taken_us_[SINK_TAKEN_MAX]; /* monotonic us a record was taken, by seq */
 	uint64_t cur_seq_;         /* the record being moved */
 	uint64_t take_us_;         /* when the message being taken arrived */

@@ -123,7 +123,7 @@ TEST(cfg_minimal_defaults)
 	T_EQ_STR(c.listener.metrics_host, "127.0.0.1");
 	T_EQ_INT(c.listener.metrics_port, 9464);
 	T_EQ_INT(c.listener.log_level, CFG_LOG_INFO);
-	T_EQ_INT(c.listener.arena_size_bytes, 64LL << 20);
+	T_EQ_INT(c.listener.arena_size_bytes, 16LL << 20);
 	T_EQ_STR(c.exchange.ep.ws_url.text, "wss://stream.bybit.com/v5/private");
 	T_EQ_STR(c.exchange.ep.ws_url.host, "stream.bybit.com");
 	T_EQ_INT(c.exchange.ep.ws_url.port, 443);

@@ -1353,6 +1353,16 @@ TEST(journal_background_fsync)
 	T_EQ_INT((long)st.unsynced_records, 0);
 	T_CHECK(j.fsyncs > fsyncs0);
 	T_CHECK(j.fsync_le[JOURNAL_FSYNC_BUCKETS - 1] > 0);
+	/* the checkpoint is written by the thread too: asked, then collected */
+	T_EQ_INT(journal_checkpoint(&j, 200), 0);
+	spins = 0;
+	while (journal_poll(&j) > 0 && ++spins < 5000)
+		usleep(1000);
+	T_EQ_INT(journal_poll(&j), 0);
+	T_EQ_INT((long)j.checkpoint, 200);
+	journal_stat(&j, &st);
+	T_CHECK(st.first_seq > 1); /* segments wholly <= 200 are gone */
+	T_EQ_INT(journal_checkpoint(&j, 250), 0); /* asked, closed before collected */
 	r = rec_of(301);
 	T_REQUIRE(journal_append(&j, &r, &seq) == 0);
 	journal_close(&j); /* syncs record 301 itself */
@@ -1360,6 +1370,7 @@ TEST(journal_background_fsync)
 	T_EQ_INT((long)j.synced_seq, 301);
 	o.background_fsync = 0;
 	T_REQUIRE(open_say(&o) == 0);
-	T_EQ_INT(read_all(0), 301);
+	T_EQ_INT((long)j.checkpoint, 250); /* the close finished what was asked */
+	T_EQ_INT(read_all(251), 301 - 250);
 	journal_close(&j);
 }
