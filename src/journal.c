@@ -335,20 +335,11 @@ static void close_fd(struct journal *j, int *fd)
 	*fd = -1;
 }
 
-/* see journal.h */
-const uint64_t journal_fsync_le_us[JOURNAL_FSYNC_BUCKETS] = {
-	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000,
-};
-
 /* Counts one fsync of us microseconds (under bg_mu when the thread runs). */
 static void fsync_note(struct journal *j, uint64_t us)
 {
 	j->fsyncs++;
-	j->fsync_us_sum += us;
-	if (us > j->fsync_us_max)
-		j->fsync_us_max = us;
-	for (int i = 0; i < JOURNAL_FSYNC_BUCKETS; i++)
-		j->fsync_le[i] += us <= journal_fsync_le_us[i];
+	loop_lat_note(&j->fsync_lat, us);
 }
 
 static int do_fsync(struct journal *j, int fd)

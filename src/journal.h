@@ -164,6 +164,7 @@
 #include <sys/types.h>
 
 #include "err.h"
+#include "loop.h"
 
 /* ---- limits and format constants ---------------------------------------- */
 
@@ -196,9 +197,6 @@ _Static_assert(JOURNAL_RECORD_MAX <= JOURNAL_BUF_BYTES, "a whole record fits the
 _Static_assert(JOURNAL_ACCOUNT_MAX <= 256 && JOURNAL_CATEGORY_MAX <= 256, "u8 lengths");
 _Static_assert(JOURNAL_SEGMENTS_MAX > JOURNAL_SEGMENT_SHARE + 2, "room for a full journal");
 _Static_assert(JOURNAL_PATH_MAX + JOURNAL_NAME_BYTES + 2 <= 512, "paths fit path buffers");
-
-#define JOURNAL_FSYNC_BUCKETS 10
-extern const uint64_t journal_fsync_le_us[JOURNAL_FSYNC_BUCKETS];
 
 /* ---- records ------------------------------------------------------------ */
 
@@ -349,11 +347,7 @@ struct journal {
 	uint64_t checkpoint;
 	uint64_t synced_seq;     /* everything <= this is fsynced (or policy os) */
 	uint64_t fsyncs;
-	/* fsync durations (monotonic clock): fsync_le[i] counts those taking at
-	 * most journal_fsync_le_us[i] microseconds (cumulative, as Prometheus
-	 * histogram buckets); the slowest and the total too. */
-	uint64_t fsync_le[JOURNAL_FSYNC_BUCKETS];
-	uint64_t fsync_us_max, fsync_us_sum;
+	struct loop_lat fsync_lat; /* fsync durations (under bg_mu with the thread) */
 	/* The background fsync (opts.background_fsync): one thread, one request
 	 * at a time -- fd (a dup of the active segment) synced up to bg_seq --,
 	 * under bg_mu. Private. */

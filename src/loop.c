@@ -356,3 +356,19 @@ uint64_t loop_mono_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
 }
+
+/* see loop.h */
+const uint64_t loop_lat_le_us[LOOP_LAT_BUCKETS] = {
+	100, 250, 500, 1000, 2000, 5000, 10000, 25000, 100000, 1000000,
+};
+
+/* see loop.h */
+void loop_lat_note(struct loop_lat *h, uint64_t us)
+{
+	h->n++;
+	h->sum_us += us;
+	if (us > h->max_us)
+		h->max_us = us;
+	for (int i = 0; i < LOOP_LAT_BUCKETS; i++)
+		h->le[i] += us <= loop_lat_le_us[i];
+}

@@ -115,4 +115,16 @@ void loop_signals_remove(struct loop *l);
  * and publish latencies); decisions use struct loop_sys, which tests control. */
 uint64_t loop_mono_us(void);
 
+/* Durations as cumulative buckets, the way Prometheus histograms count:
+ * le[i] counts those of at most loop_lat_le_us[i] microseconds. */
+#define LOOP_LAT_BUCKETS 10
+extern const uint64_t loop_lat_le_us[LOOP_LAT_BUCKETS];
+
+struct loop_lat {
+	uint64_t le[LOOP_LAT_BUCKETS];
+	uint64_t n, max_us, sum_us;
+};
+
+void loop_lat_note(struct loop_lat *h, uint64_t us);
+
 #endif

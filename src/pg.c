@@ -938,6 +938,7 @@ const char *pg_state_str(enum pg_state s)
 
 struct pg_params {
 	int n;
+	int stop; /* > 0: only the first `stop` values are made (a key), the rest counted */
 	const char *v[PG_PARAMS_ROW_MAX];
 	char buf[PG_PARAMS_ROW_MAX][DEC_STR_MAX];
 };
@@ -948,9 +949,20 @@ static void pp_str(struct pg_params *pp, const char *s)
 	pp->v[pp->n++] = s;
 }
 
+/* Past the key the caller asked for: counted, not formatted. */
+static int pp_past(struct pg_params *pp)
+{
+	if (pp->stop <= 0 || pp->n < pp->stop)
+		return 0;
+	pp->v[pp->n++] = NULL;
+	return 1;
+}
+
 static void pp_decv(struct pg_params *pp, struct dec d)
 {
 	assert(pp->n < PG_PARAMS_ROW_MAX);
+	if (pp_past(pp))
+		return;
 	dec_format(d, pp->buf[pp->n], DEC_STR_MAX);
 	pp->v[pp->n] = pp->buf[pp->n];
 	pp->n++;
@@ -967,6 +979,8 @@ static void pp_dec(struct pg_params *pp, const struct decode_dec *d)
 static void pp_int(struct pg_params *pp, int64_t i)
 {
 	assert(pp->n < PG_PARAMS_ROW_MAX);
+	if (pp_past(pp))
+		return;
 	snprintf(pp->buf[pp->n], DEC_STR_MAX, "%" PRId64, i);
 	pp->v[pp->n] = pp->buf[pp->n];
 	pp->n++;
@@ -1043,12 +1057,18 @@ static void pg_pp_fill_row(struct pg_params *pp, const struct pg_batch *b, int i
 	pp_str(pp, pg_batch_raw(b, x->raw));
 }
 
+/* The upsert of each book-derived table, shared by the batch statement
+ * (which returns its key) and the rebuild's blocking one (which writes only
+ * what differs); alias t for the guards. */
+#define PG_ALLOC_UPSERT \
+	"INSERT INTO trading.fill_allocations AS t (account, exec_id, bot_id, position_idx, qty," \
+	" fee, realized_pnl, trade_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)" \
+	" ON CONFLICT (account, exec_id, bot_id, position_idx) DO UPDATE SET" \
+	" qty = excluded.qty, fee = excluded.fee, realized_pnl = excluded.realized_pnl," \
+	" trade_seq = excluded.trade_seq"
+
 static const char pg_sql_alloc[] =
-	"INSERT INTO trading.fill_allocations (account, exec_id, bot_id, position_idx, qty,"
-	" fee, realized_pnl, trade_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-	" ON CONFLICT (account, exec_id, bot_id, position_idx) DO UPDATE SET"
-	" qty = excluded.qty, fee = excluded.fee, realized_pnl = excluded.realized_pnl,"
-	" trade_seq = excluded.trade_seq RETURNING account, exec_id, bot_id, position_idx";
+	PG_ALLOC_UPSERT " RETURNING account, exec_id, bot_id, position_idx";
 
 static void pg_pp_alloc_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
@@ -1070,17 +1090,20 @@ static const char *pg_side_str(enum book_side s)
 	return s == BOOK_LONG ? "Buy" : s == BOOK_SHORT ? "Sell" : "";
 }
 
+#define PG_TRIP_UPSERT \
+	"INSERT INTO trading.trades_pnl AS t (account, bot_id, category, symbol, trade_seq," \
+	" position_idx, side, entry_reason, close_reason, opened_at, closed_at, qty, gross_pnl," \
+	" fees, funding, net_pnl, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
+	PG_MS(10) ", " PG_MS(11) ", $12, $13, $14, $15, $16, $17)" \
+	" ON CONFLICT (account, bot_id, category, symbol, trade_seq) DO UPDATE SET" \
+	" position_idx = excluded.position_idx, side = excluded.side," \
+	" entry_reason = excluded.entry_reason, close_reason = excluded.close_reason," \
+	" opened_at = excluded.opened_at, closed_at = excluded.closed_at, qty = excluded.qty," \
+	" gross_pnl = excluded.gross_pnl, fees = excluded.fees, funding = excluded.funding," \
+	" net_pnl = excluded.net_pnl, currency = excluded.currency"
+
 static const char pg_sql_trip[] =
-	"INSERT INTO trading.trades_pnl (account, bot_id, category, symbol, trade_seq,"
-	" position_idx, side, entry_reason, close_reason, opened_at, closed_at, qty, gross_pnl,"
-	" fees, funding, net_pnl, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-	PG_MS(10) ", " PG_MS(11) ", $12, $13, $14, $15, $16, $17)"
-	" ON CONFLICT (account, bot_id, category, symbol, trade_seq) DO UPDATE SET"
-	" position_idx = excluded.position_idx, side = excluded.side,"
-	" entry_reason = excluded.entry_reason, close_reason = excluded.close_reason,"
-	" opened_at = excluded.opened_at, closed_at = excluded.closed_at, qty = excluded.qty,"
-	" gross_pnl = excluded.gross_pnl, fees = excluded.fees, funding = excluded.funding,"
-	" net_pnl = excluded.net_pnl, currency = excluded.currency RETURNING account, bot_id, category, symbol, trade_seq";
+	PG_TRIP_UPSERT " RETURNING account, bot_id, category, symbol, trade_seq";
 
 static void pg_pp_trip(struct pg_params *pp, const struct book_trip *t);
 
@@ -1113,25 +1136,29 @@ static void pg_pp_trip(struct pg_params *pp, const struct book_trip *t)
 
 /* The book's rows are replaced only by a state at least as late (exchange
  * order of the last fill applied), so an old batch replayed changes nothing. */
-static const char pg_sql_botpos[] =
-	"INSERT INTO trading.bot_positions AS t (account, bot_id, category, symbol,"
-	" position_idx, size, avg_price, realized_pnl, fees, funding, currency, trade_seq,"
-	" open_seq, open_side, entry_reason, opened_at, open_qty, open_gross_pnl, open_fees,"
-	" open_funding, last_exec_id, last_exec_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-	" $9, $10, $11, $12, $13, $14, $15, CASE WHEN $13::bigint > 0 THEN " PG_MS(16)
-	" END, $17, $18, $19, $20, $21, " PG_MS(22) ")"
-	" ON CONFLICT (account, bot_id, category, symbol, position_idx) DO UPDATE SET"
-	" size = excluded.size, avg_price = excluded.avg_price,"
-	" realized_pnl = excluded.realized_pnl, fees = excluded.fees,"
-	" funding = excluded.funding, currency = excluded.currency,"
-	" trade_seq = excluded.trade_seq, open_seq = excluded.open_seq,"
-	" open_side = excluded.open_side, entry_reason = excluded.entry_reason,"
-	" opened_at = excluded.opened_at, open_qty = excluded.open_qty,"
-	" open_gross_pnl = excluded.open_gross_pnl, open_fees = excluded.open_fees,"
-	" open_funding = excluded.open_funding, last_exec_id = excluded.last_exec_id,"
+#define PG_BOTPOS_UPSERT \
+	"INSERT INTO trading.bot_positions AS t (account, bot_id, category, symbol," \
+	" position_idx, size, avg_price, realized_pnl, fees, funding, currency, trade_seq," \
+	" open_seq, open_side, entry_reason, opened_at, open_qty, open_gross_pnl, open_fees," \
+	" open_funding, last_exec_id, last_exec_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8," \
+	" $9, $10, $11, $12, $13, $14, $15, CASE WHEN $13::bigint > 0 THEN " PG_MS(16) \
+	" END, $17, $18, $19, $20, $21, " PG_MS(22) ")" \
+	" ON CONFLICT (account, bot_id, category, symbol, position_idx) DO UPDATE SET" \
+	" size = excluded.size, avg_price = excluded.avg_price," \
+	" realized_pnl = excluded.realized_pnl, fees = excluded.fees," \
+	" funding = excluded.funding, currency = excluded.currency," \
+	" trade_seq = excluded.trade_seq, open_seq = excluded.open_seq," \
+	" open_side = excluded.open_side, entry_reason = excluded.entry_reason," \
+	" opened_at = excluded.opened_at, open_qty = excluded.open_qty," \
+	" open_gross_pnl = excluded.open_gross_pnl, open_fees = excluded.open_fees," \
+	" open_funding = excluded.open_funding, last_exec_id = excluded.last_exec_id," \
 	" last_exec_time = excluded.last_exec_time"
+
+static const char pg_sql_botpos[] =
+	PG_BOTPOS_UPSERT
 	" WHERE (excluded.last_exec_time, excluded.last_exec_id COLLATE \"C\")"
-	" >= (t.last_exec_time, t.last_exec_id COLLATE \"C\") RETURNING account, bot_id, category, symbol, position_idx";
+	" >= (t.last_exec_time, t.last_exec_id COLLATE \"C\")"
+	" RETURNING account, bot_id, category, symbol, position_idx";
 
 static void pg_pp_botpos(struct pg_params *pp, const struct book_position *q)
 {
@@ -1252,7 +1279,8 @@ static const char pg_sql_position[] =
 	" stop_loss = excluded.stop_loss, position_status = excluded.position_status,"
 	" seq = excluded.seq, created_time = excluded.created_time,"
 	" updated_time = excluded.updated_time, raw = excluded.raw"
-	" WHERE (excluded.seq, excluded.updated_time) >= (t.seq, t.updated_time) RETURNING account, category, symbol, position_idx";
+	" WHERE (excluded.seq, excluded.updated_time) >= (t.seq, t.updated_time)"
+	" RETURNING account, category, symbol, position_idx";
 
 static void pg_pp_position_row(struct pg_params *pp, const struct pg_batch *b, int i)
 {
@@ -1462,6 +1490,7 @@ static void pg_bulk_pick(struct pg *p, struct pg_batch *b, enum pg_kind k)
 		if (b->st[k][i] != PG_ROW_PENDING)
 			continue;
 		pp.n = 0;
+		pp.stop = ks->keys; /* the key only: the values are made once, by the build */
 		ks->row(&pp, b, i);
 		p->key_[k][i] = pg_key_pp(&pp, ks->keys);
 		for (int j = 0; j < i; j++) {
@@ -2160,11 +2189,7 @@ int pg_blk_fill_derived(struct pg_blk *k, const char *account, const char *exec_
 }
 
 static const char pg_sql_alloc_rb[] =
-	"INSERT INTO trading.fill_allocations AS t (account, exec_id, bot_id, position_idx, qty,"
-	" fee, realized_pnl, trade_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-	" ON CONFLICT (account, exec_id, bot_id, position_idx) DO UPDATE SET"
-	" qty = excluded.qty, fee = excluded.fee, realized_pnl = excluded.realized_pnl,"
-	" trade_seq = excluded.trade_seq WHERE (t.qty, t.fee, t.realized_pnl, t.trade_seq)"
+	PG_ALLOC_UPSERT " WHERE (t.qty, t.fee, t.realized_pnl, t.trade_seq)"
 	" IS DISTINCT FROM (excluded.qty, excluded.fee, excluded.realized_pnl,"
 	" excluded.trade_seq)";
 
@@ -2210,16 +2235,7 @@ int pg_blk_allocs(struct pg_blk *k, const char *account, const char *exec_id,
 }
 
 static const char pg_sql_trip_rb[] =
-	"INSERT INTO trading.trades_pnl AS t (account, bot_id, category, symbol, trade_seq,"
-	" position_idx, side, entry_reason, close_reason, opened_at, closed_at, qty, gross_pnl,"
-	" fees, funding, net_pnl, currency) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-	PG_MS(10) ", " PG_MS(11) ", $12, $13, $14, $15, $16, $17)"
-	" ON CONFLICT (account, bot_id, category, symbol, trade_seq) DO UPDATE SET"
-	" position_idx = excluded.position_idx, side = excluded.side,"
-	" entry_reason = excluded.entry_reason, close_reason = excluded.close_reason,"
-	" opened_at = excluded.opened_at, closed_at = excluded.closed_at, qty = excluded.qty,"
-	" gross_pnl = excluded.gross_pnl, fees = excluded.fees, funding = excluded.funding,"
-	" net_pnl = excluded.net_pnl, currency = excluded.currency"
+	PG_TRIP_UPSERT
 	" WHERE (t.position_idx, t.side, t.entry_reason, t.close_reason, t.opened_at,"
 	" t.closed_at, t.qty, t.gross_pnl, t.fees, t.funding, t.net_pnl, t.currency)"
 	" IS DISTINCT FROM (excluded.position_idx, excluded.side, excluded.entry_reason,"
@@ -2259,22 +2275,7 @@ int pg_blk_trips_keep(struct pg_blk *k, const char *account, const char *categor
 }
 
 static const char pg_sql_botpos_rb[] =
-	"INSERT INTO trading.bot_positions AS t (account, bot_id, category, symbol,"
-	" position_idx, size, avg_price, realized_pnl, fees, funding, currency, trade_seq,"
-	" open_seq, open_side, entry_reason, opened_at, open_qty, open_gross_pnl, open_fees,"
-	" open_funding, last_exec_id, last_exec_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-	" $9, $10, $11, $12, $13, $14, $15, CASE WHEN $13::bigint > 0 THEN " PG_MS(16)
-	" END, $17, $18, $19, $20, $21, " PG_MS(22) ")"
-	" ON CONFLICT (account, bot_id, category, symbol, position_idx) DO UPDATE SET"
-	" size = excluded.size, avg_price = excluded.avg_price,"
-	" realized_pnl = excluded.realized_pnl, fees = excluded.fees,"
-	" funding = excluded.funding, currency = excluded.currency,"
-	" trade_seq = excluded.trade_seq, open_seq = excluded.open_seq,"
-	" open_side = excluded.open_side, entry_reason = excluded.entry_reason,"
-	" opened_at = excluded.opened_at, open_qty = excluded.open_qty,"
-	" open_gross_pnl = excluded.open_gross_pnl, open_fees = excluded.open_fees,"
-	" open_funding = excluded.open_funding, last_exec_id = excluded.last_exec_id,"
-	" last_exec_time = excluded.last_exec_time"
+	PG_BOTPOS_UPSERT
 	" WHERE (t.size, t.avg_price, t.realized_pnl, t.fees, t.funding, t.currency,"
 	" t.trade_seq, t.open_seq, t.open_side, t.entry_reason, t.opened_at, t.open_qty,"
 	" t.open_gross_pnl, t.open_fees, t.open_funding, t.last_exec_id, t.last_exec_time)"

@@ -633,11 +633,6 @@ static int state_dropped(struct rds *r)
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv);
 
 /* see rds.h */
-const uint64_t rds_publish_le_us[RDS_LAT_BUCKETS] = {
-	100, 250, 500, 1000, 2000, 5000, 10000, 25000, 100000, 1000000,
-};
-
-/* see rds.h */
 void rds_set_origin(struct rds *r, uint64_t t0_us)
 {
 	r->origin_us_ = t0_us;
@@ -659,11 +654,7 @@ static void publish_timed(struct rds *r, void *priv)
 	if (sizeof(uintptr_t) < 8 || !t0)
 		return;
 	us = loop_mono_us() - t0;
-	r->stats.publish_timed++;
-	if (us > r->stats.publish_us_max)
-		r->stats.publish_us_max = us;
-	for (int i = 0; i < RDS_LAT_BUCKETS; i++)
-		r->stats.publish_le[i] += us <= rds_publish_le_us[i];
+	loop_lat_note(&r->stats.publish_lat, us);
 }
 
 static int send_cmd_t(struct rds *r, int kind, uint64_t t0_us, int argc, const char **argv,

@@ -177,9 +177,6 @@ enum rds_state {
 	RDS_READY,      /* rewriting (rewrite_active) or streaming the queue */
 };
 
-#define RDS_LAT_BUCKETS 10
-extern const uint64_t rds_publish_le_us[RDS_LAT_BUCKETS];
-
 /* Whether rds_fill publishes: the caller knows (PostgreSQL's insert result). */
 enum rds_publish {
 	RDS_NO_PUBLISH = 0, /* a replay, a rebuild, a duplicate: state only */
@@ -205,10 +202,8 @@ struct rds_stats {
 	uint64_t publishes_lost;    /* made while not READY or with the queue full */
 	uint64_t publishes_repeated; /* kept out by their marker: published before */
 	/* Frame to Redis: from the moment the fill's frame was taken
-	 * (rds_set_origin) to Redis's answer to its publish, in microseconds;
-	 * publish_le[i] counts those within rds_publish_le_us[i] (cumulative). */
-	uint64_t publish_le[RDS_LAT_BUCKETS];
-	uint64_t publish_timed, publish_us_max;
+	 * (rds_set_origin) to Redis's answer to its publish. */
+	struct loop_lat publish_lat;
 	uint64_t heartbeats;
 	uint64_t views_written;     /* exchange views: guarded writes that took effect */
 	uint64_t drift_mismatches;  /* mismatches logged (once until resolved) */
@@ -330,7 +325,7 @@ int rds_fill(struct rds *r, const char *account, const struct decode_exec *x,
 
 /* The monotonic microseconds (CLOCK_MONOTONIC) at which the frame of the
  * fills rds_fill is given next was taken: their publishes are timed from it
- * (stats.publish_le). 0: not timed. */
+ * (stats.publish_lat). 0: not timed. */
 void rds_set_origin(struct rds *r, uint64_t t0_us);
 
 /*

@@ -139,6 +139,15 @@ static int sink_journal(struct sink *s, enum journal_kind kind, const char *cate
 
 static void sink_rebuild_dirty(struct sink *s);
 
+/* Submits b as covering the journal up to what was moved; the next open batch
+ * (NULL when none is free). */
+static struct pg_batch *sink_submit(struct sink *s, struct pg_batch *b)
+{
+	pg_batch_submit(s->pg, b, s->moved_seq_);
+	s->submitted_seq_ = s->moved_seq_;
+	return pg_batch_open(s->pg);
+}
+
 /* Room in the open batch for a record needing `rows` of kind k (and allocs,
  * trips, bot positions for a fill of k holders) plus text bytes: the open
  * batch, after submitting a full one; NULL when no batch is free. */
@@ -168,9 +177,7 @@ static struct pg_batch *sink_room(struct sink *s, enum pg_kind k, int rows, int 
 			goto submit;
 	return b; /* empty: takes what it can */
 submit:
-	pg_batch_submit(s->pg, b, s->moved_seq_);
-	s->submitted_seq_ = s->moved_seq_;
-	return pg_batch_open(s->pg);
+	return sink_submit(s, b);
 }
 
 static void sink_row_lost(struct sink *s, int rc, const char *what)
@@ -413,9 +420,7 @@ static int sink_move_reject(struct sink *s, const struct journal_rec *r)
 	rc = pg_batch_add_reject(b, r->account, r->category, ref, reason, text, tn,
 	                         r->received_at_ms);
 	if (rc == FR_EFULL) {
-		pg_batch_submit(s->pg, b, s->moved_seq_);
-		s->submitted_seq_ = s->moved_seq_;
-		if (!(b = pg_batch_open(s->pg)))
+		if (!(b = sink_submit(s, b)))
 			return 0;
 		rc = pg_batch_add_reject(b, r->account, r->category, ref, reason, text, tn,
 		                         r->received_at_ms);
@@ -859,7 +864,7 @@ void sink_before_sleep(struct loop *l, void *arg)
 	/* A rebuild waits for every batch: an open one, even empty, is sent. */
 	if ((s->moved_seq_ > s->submitted_seq_ || (s->dirty_n_ && s->pg->open_ >= 0)) &&
 	    (b = pg_batch_open(s->pg)) != NULL) {
-		pg_batch_submit(s->pg, b, s->moved_seq_);
+		pg_batch_submit(s->pg, b, s->moved_seq_); /* and no new batch opened yet */
 		s->submitted_seq_ = s->moved_seq_;
 	}
 	/* The fsync last: PostgreSQL has the batch by now and works meanwhile. */

@@ -341,35 +341,41 @@ static int64_t run_m_arena(void *ctx)
 	return (int64_t)st.failures;
 }
 
-/* Journal fsync durations as cumulative buckets (le in microseconds). */
-static int run_metrics_journal(struct metrics *m)
+/* Durations as cumulative buckets (le in microseconds), their count and the
+ * slowest; labels is the caller's static storage for the le labels. */
+static int run_metrics_lat(struct metrics *m, const char *name, const char *help,
+                           const struct loop_lat *h, char (*labels)[32])
 {
-	static char labels[JOURNAL_FSYNC_BUCKETS][32], plabels[RDS_LAT_BUCKETS][32];
-	struct journal *j = &run_s.sink.j;
+	char bucket[METRICS_NAME_MAX], count[METRICS_NAME_MAX], max[METRICS_NAME_MAX];
 	int rc = 0;
 
-	for (int i = 0; i < JOURNAL_FSYNC_BUCKETS; i++) {
+	snprintf(bucket, sizeof bucket, "%s_us_bucket", name);
+	snprintf(count, sizeof count, "%s_count", name);
+	snprintf(max, sizeof max, "%s_us_max", name);
+	for (int i = 0; i < LOOP_LAT_BUCKETS; i++) {
 		snprintf(labels[i], sizeof labels[i], "le=\"%llu\"",
-		         (unsigned long long)journal_fsync_le_us[i]);
-		rc |= metrics_add_u64(m, "fillrelay_journal_fsync_us_bucket",
-		                      "Journal fsyncs taking at most le microseconds", RUN_C,
-		                      labels[i], &j->fsync_le[i]);
+		         (unsigned long long)loop_lat_le_us[i]);
+		rc |= metrics_add_u64(m, bucket, help, RUN_C, labels[i], &h->le[i]);
 	}
-	rc |= metrics_add_u64(m, "fillrelay_journal_fsyncs_total", "Journal fsyncs", RUN_C, NULL,
-	                      &j->fsyncs);
-	rc |= metrics_add_u64(m, "fillrelay_journal_fsync_us_max", "Slowest journal fsync (us)",
-	                      RUN_G, NULL, &j->fsync_us_max);
-	for (int i = 0; i < RDS_LAT_BUCKETS; i++) {
-		snprintf(plabels[i], sizeof plabels[i], "le=\"%llu\"",
-		         (unsigned long long)rds_publish_le_us[i]);
-		rc |= metrics_add_u64(m, "fillrelay_frame_to_redis_us_bucket",
-		                      "Fills whose publish Redis answered within le us of their frame",
-		                      RUN_C, plabels[i], &run_s.rds.stats.publish_le[i]);
-	}
-	rc |= metrics_add_u64(m, "fillrelay_frame_to_redis_timed_total", "Publishes timed", RUN_C,
-	                      NULL, &run_s.rds.stats.publish_timed);
-	rc |= metrics_add_u64(m, "fillrelay_frame_to_redis_us_max", "Slowest frame to Redis (us)",
-	                      RUN_G, NULL, &run_s.rds.stats.publish_us_max);
+	rc |= metrics_add_u64(m, count, "How many were timed", RUN_C, NULL, &h->n);
+	rc |= metrics_add_u64(m, max, "The slowest (us)", RUN_G, NULL, &h->max_us);
+	return rc;
+}
+
+/* Journal fsyncs and frame-to-Redis times. */
+static int run_metrics_journal(struct metrics *m)
+{
+	static char labels[2][LOOP_LAT_BUCKETS][32];
+	int rc;
+
+	rc = metrics_add_u64(m, "fillrelay_journal_fsyncs_total", "Journal fsyncs", RUN_C, NULL,
+	                     &run_s.sink.j.fsyncs);
+	rc |= run_metrics_lat(m, "fillrelay_journal_fsync",
+	                      "Journal fsyncs taking at most le microseconds",
+	                      &run_s.sink.j.fsync_lat, labels[0]);
+	rc |= run_metrics_lat(m, "fillrelay_frame_to_redis",
+	                      "Fills whose publish Redis answered within le us of their frame",
+	                      &run_s.rds.stats.publish_lat, labels[1]);
 	return rc;
 }
 

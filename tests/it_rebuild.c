@@ -46,19 +46,11 @@ static struct sink S;
 static char JDIR[128];
 static char CONF_TEXT[2048];
 
-static const char *pghost, *pgport, *pguser, *pgpass, *pgdb, *rhost, *rport, *rpass;
+static struct itenv ENV;
 
 static int env_ok(void)
 {
-	pghost = getenv("FR_TEST_PGHOST");
-	pgport = getenv("FR_TEST_PGPORT");
-	pguser = getenv("FR_TEST_PGUSER");
-	pgpass = getenv("FR_TEST_PGPASSWORD");
-	pgdb = getenv("FR_TEST_PGDATABASE");
-	rhost = getenv("FR_TEST_REDIS_HOST");
-	rport = getenv("FR_TEST_REDIS_PORT");
-	rpass = getenv("FR_TEST_REDIS_PASSWORD");
-	return pghost && pgport && pguser && pgpass && pgdb && rhost && rport && rpass;
+	return itenv_read(&ENV);
 }
 
 static int64_t now_ms(void)
@@ -74,8 +66,8 @@ static PGconn *db(const char *name)
 	char ci[512];
 	PGconn *c;
 
-	snprintf(ci, sizeof ci, "hostaddr=%s port=%s dbname=%s user=%s password=%s", pghost,
-	         pgport, name, pguser, pgpass);
+	snprintf(ci, sizeof ci, "hostaddr=%s port=%s dbname=%s user=%s password=%s", ENV.pghost,
+	         ENV.pgport, name, ENV.pguser, ENV.pgpass);
 	c = PQconnectdb(ci);
 	T_REQUIRE(PQstatus(c) == CONNECTION_OK);
 	PQclear(PQexec(c, "SET client_min_messages = warning"));
@@ -147,12 +139,12 @@ static void dump_db(const char *name, char *out, size_t cap)
 static redisContext *rc_connect(void)
 {
 	struct timeval tv = { 5, 0 };
-	redisContext *c = redisConnectWithTimeout(rhost, atoi(rport), tv);
+	redisContext *c = redisConnectWithTimeout(ENV.rhost, atoi(ENV.rport), tv);
 	redisReply *r;
 
 	T_REQUIRE(c && !c->err);
 	redisSetTimeout(c, tv);
-	r = redisCommand(c, "AUTH %s", rpass);
+	r = redisCommand(c, "AUTH %s", ENV.rpass);
 	T_REQUIRE(r && r->type == REDIS_REPLY_STATUS);
 	freeReplyObject(r);
 	return c;
@@ -217,7 +209,7 @@ static void dump_redis(int dbn, char *out, size_t cap)
 
 /* ---- the pipeline ----------------------------------------------------------- */
 
-/* Instance 0: the reference database, dbs 0 and 1; instance 1: pgdb, dbs 2, 3. */
+/* Instance 0: the reference database, dbs 0 and 1; instance 1: ENV.pgdb, dbs 2, 3. */
 static void setup_cfg(int inst)
 {
 	struct cfg_error ce;
@@ -229,8 +221,8 @@ static void setup_cfg(int inst)
 	         "[bot botb]\naccount = acc\nredis_db = %d\n"
 	         "[postgres]\nconninfo = host=%s port=%s dbname=%s user=%s\npassword = %s\n"
 	         "[redis]\nhost = %s\nport = %s\npassword = %s\n",
-	         inst, 2 * inst, 2 * inst + 1, pghost, pgport, pgdb, pguser, pgpass,
-	         rhost, rport, rpass);
+	         inst, 2 * inst, 2 * inst + 1, ENV.pghost, ENV.pgport, ENV.pgdb, ENV.pguser, ENV.pgpass,
+	         ENV.rhost, ENV.rport, ENV.rpass);
 	if (cfg_parse(&C, CONF_TEXT, strlen(CONF_TEXT), "it_rebuild.conf", &ce) != 0) {
 		printf("    cfg: line %d: %s\n", ce.line, ce.msg);
 		T_REQUIRE(0);
@@ -268,7 +260,7 @@ static void up(int inst)
 
 	T_REQUIRE(env_ok());
 	setup_cfg(inst);
-	exec_sql(pgdb, "DROP SCHEMA IF EXISTS trading CASCADE");
+	exec_sql(ENV.pgdb, "DROP SCHEMA IF EXISTS trading CASCADE");
 	r = rc_connect();
 	for (int d = 2 * inst; d <= 2 * inst + 1; d++) {
 		freeReplyObject(redisCommand(r, "SELECT %d", d));
@@ -390,7 +382,7 @@ static void reference(void)
 		push_fill(n);
 	T_CHECK(run_until(settled, 10000));
 	T_EQ_INT((int)S.stats.late, 0);
-	dump_db(pgdb, REF_DB, sizeof REF_DB);
+	dump_db(ENV.pgdb, REF_DB, sizeof REF_DB);
 	dump_redis(0, REF_R0, sizeof REF_R0);
 	dump_redis(1, REF_R1, sizeof REF_R1);
 	down();
@@ -429,7 +421,7 @@ static void compare(const char *what, int strict)
 {
 	static char got[1 << 17], r2[1 << 15], r3[1 << 15];
 
-	dump_db(pgdb, got, sizeof got);
+	dump_db(ENV.pgdb, got, sizeof got);
 	dump_redis(2, r2, sizeof r2);
 	dump_redis(3, r3, sizeof r3);
 	T_EQ_STR(got, REF_DB);
@@ -559,14 +551,14 @@ TEST(it_rebuild_verb_restores_and_is_idempotent)
 	T_CHECK(run_until(settled, 10000));
 	down();
 	compare("before corruption", 1);
-	exec_sql(pgdb, "UPDATE trading.fills SET bot_id = 'botb', realized_pnl = 42,"
+	exec_sql(ENV.pgdb, "UPDATE trading.fills SET bot_id = 'botb', realized_pnl = 42,"
 	               " trade_seq = 9, close_reason = 'bogus' WHERE exec_id IN ('x-0003', 'x-0006')");
-	exec_sql(pgdb, "UPDATE trading.trades_pnl SET net_pnl = -1");
-	exec_sql(pgdb, "INSERT INTO trading.trades_pnl SELECT account, bot_id, category, symbol,"
+	exec_sql(ENV.pgdb, "UPDATE trading.trades_pnl SET net_pnl = -1");
+	exec_sql(ENV.pgdb, "INSERT INTO trading.trades_pnl SELECT account, bot_id, category, symbol,"
 	               " trade_seq + 10, position_idx, side, entry_reason, close_reason, opened_at,"
 	               " closed_at, qty, gross_pnl, fees, funding, net_pnl, currency"
 	               " FROM trading.trades_pnl");
-	exec_sql(pgdb, "UPDATE trading.bot_positions SET size = 7");
+	exec_sql(ENV.pgdb, "UPDATE trading.bot_positions SET size = 7");
 	{
 		redisContext *r = rc_connect();
 

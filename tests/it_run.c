@@ -47,10 +47,7 @@
 #define RK "RUNKEY0000000001"
 #define RS "RUNSECRET00000000000001"
 
-struct it_run_env {
-	const char *pghost, *pgport, *pguser, *pgpass, *pgdb, *rhost, *rport, *rpass;
-};
-static struct it_run_env E;
+static struct itenv E;
 static char conf_path[300], log_path[300], bin_path[300];
 static int metrics_port;
 static int use_bin;
@@ -60,16 +57,7 @@ static struct cfg run_c;
 
 static int env_ok(void)
 {
-	E.pghost = getenv("FR_TEST_PGHOST");
-	E.pgport = getenv("FR_TEST_PGPORT");
-	E.pguser = getenv("FR_TEST_PGUSER");
-	E.pgpass = getenv("FR_TEST_PGPASSWORD");
-	E.pgdb = getenv("FR_TEST_PGDATABASE");
-	E.rhost = getenv("FR_TEST_REDIS_HOST");
-	E.rport = getenv("FR_TEST_REDIS_PORT");
-	E.rpass = getenv("FR_TEST_REDIS_PASSWORD");
-	if (!E.pghost || !E.pgport || !E.pguser || !E.pgpass || !E.pgdb || !E.rhost || !E.rport ||
-	    !E.rpass) {
+	if (!itenv_read(&E)) {
 		printf("    it_run: FR_TEST_* unset; run under tests/services.sh run DIR --\n");
 		return 0;
 	}
@@ -90,20 +78,6 @@ static int64_t wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t n = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-	T_REQUIRE(getsockname(fd, (struct sockaddr *)&a, &n) == 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
 }
 
 /* ---- PostgreSQL and Redis, blocking ----------------------------------------- */
@@ -370,7 +344,7 @@ static void setup(void)
 	T_REQUIRE(env_ok());
 	T_REQUIRE(itpeer_start(RK ":" RS, "") == 0);
 	fresh_stores();
-	metrics_port = free_port();
+	metrics_port = itpeer_free_port();
 	base_ms = wall_ms() - 3600 * 1000LL; /* an hour ago */
 	snprintf(log_path, sizeof log_path, "%s/run.log", t_tmpdir());
 	snprintf(bin_path, sizeof bin_path, "%s", itpeer_product_bin());

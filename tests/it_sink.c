@@ -26,6 +26,7 @@
 #include "rds.h"
 #include "resolv.h"
 #include "sink.h"
+#include "itpeer.h"
 #include "t.h"
 
 #define T0 1678886400000LL
@@ -40,24 +41,13 @@ static struct sink S;
 static char JDIR[128];
 static char MSG[4096];
 
-struct env {
-	const char *pghost, *pgport, *pguser, *pgpass, *pgdb, *rhost, *rport, *rpass, *dir;
-};
-static struct env E;
+static struct itenv E;
+static const char *SVC_DIR; /* FR_TEST_SERVICES_DIR */
 
 static int env_ok(void)
 {
-	E.pghost = getenv("FR_TEST_PGHOST");
-	E.pgport = getenv("FR_TEST_PGPORT");
-	E.pguser = getenv("FR_TEST_PGUSER");
-	E.pgpass = getenv("FR_TEST_PGPASSWORD");
-	E.pgdb = getenv("FR_TEST_PGDATABASE");
-	E.rhost = getenv("FR_TEST_REDIS_HOST");
-	E.rport = getenv("FR_TEST_REDIS_PORT");
-	E.rpass = getenv("FR_TEST_REDIS_PASSWORD");
-	E.dir = getenv("FR_TEST_SERVICES_DIR");
-	if (!E.pghost || !E.pgport || !E.pguser || !E.pgpass || !E.pgdb || !E.rhost || !E.rport ||
-	    !E.rpass || !E.dir) {
+	SVC_DIR = getenv("FR_TEST_SERVICES_DIR");
+	if (!itenv_read(&E) || !SVC_DIR) {
 		printf("    it_sink: FR_TEST_* unset; run under tests/services.sh run DIR --\n");
 		return 0;
 	}
@@ -85,7 +75,7 @@ static int services(const char *verb)
 {
 	char cmd[512];
 
-	snprintf(cmd, sizeof cmd, "bash tests/services.sh %s %s >/dev/null 2>&1", verb, E.dir);
+	snprintf(cmd, sizeof cmd, "bash tests/services.sh %s %s >/dev/null 2>&1", verb, SVC_DIR);
 	return system(cmd);
 }
 

@@ -53,20 +53,12 @@
 
 static struct cfg C;
 static char CONF_PATH[300];
-static const char *pghost, *pgport, *pguser, *pgpass, *pgdb, *rhost, *rport, *rpass;
+static struct itenv ENV;
 static char OUT[16384], ERR[4096];
 
 static int env_ok(void)
 {
-	pghost = getenv("FR_TEST_PGHOST");
-	pgport = getenv("FR_TEST_PGPORT");
-	pguser = getenv("FR_TEST_PGUSER");
-	pgpass = getenv("FR_TEST_PGPASSWORD");
-	pgdb = getenv("FR_TEST_PGDATABASE");
-	rhost = getenv("FR_TEST_REDIS_HOST");
-	rport = getenv("FR_TEST_REDIS_PORT");
-	rpass = getenv("FR_TEST_REDIS_PASSWORD");
-	return pghost && pgport && pguser && pgpass && pgdb && rhost && rport && rpass;
+	return itenv_read(&ENV);
 }
 
 /* Writes the configuration (pg_port/redis_port NULL: the test services') to
@@ -85,8 +77,8 @@ static void setup_cfg(const char *pg_port, const char *redis_port)
 	         "[postgres]\nconninfo = host=%s port=%s dbname=%s user=%s connect_timeout=3\n"
 	         "password = %s\n"
 	         "[redis]\nhost = %s\nport = %s\npassword = %s\n",
-	         DB_SHORT, DB_MOMENTUM, pghost, pg_port ? pg_port : pgport, pgdb, pguser, pgpass,
-	         rhost, redis_port ? redis_port : rport, rpass);
+	         DB_SHORT, DB_MOMENTUM, ENV.pghost, pg_port ? pg_port : ENV.pgport, ENV.pgdb,
+	         ENV.pguser, ENV.pgpass, ENV.rhost, redis_port ? redis_port : ENV.rport, ENV.rpass);
 	T_REQUIRE(cfg_parse(&C, text, strlen(text), "it_verbs.conf", &ce) == 0);
 	snprintf(CONF_PATH, sizeof CONF_PATH, "%s/it_verbs.conf", t_tmpdir());
 	f = fopen(CONF_PATH, "w");
@@ -101,8 +93,8 @@ static void exec_sql(const char *sql)
 	PGconn *c;
 	PGresult *r;
 
-	snprintf(ci, sizeof ci, "hostaddr=%s port=%s dbname=%s user=%s password=%s", pghost,
-	         pgport, pgdb, pguser, pgpass);
+	snprintf(ci, sizeof ci, "hostaddr=%s port=%s dbname=%s user=%s password=%s", ENV.pghost,
+	         ENV.pgport, ENV.pgdb, ENV.pguser, ENV.pgpass);
 	c = PQconnectdb(ci);
 	T_REQUIRE(PQstatus(c) == CONNECTION_OK);
 	PQclear(PQexec(c, "SET client_min_messages = warning"));
@@ -116,11 +108,11 @@ static void exec_sql(const char *sql)
 static void redis_cmds(int db, const char *const *cmds)
 {
 	struct timeval tv = { 5, 0 };
-	redisContext *c = redisConnectWithTimeout(rhost, atoi(rport), tv);
+	redisContext *c = redisConnectWithTimeout(ENV.rhost, atoi(ENV.rport), tv);
 	redisReply *r;
 
 	T_REQUIRE(c && !c->err);
-	r = redisCommand(c, "AUTH %s", rpass);
+	r = redisCommand(c, "AUTH %s", ENV.rpass);
 	T_REQUIRE(r && r->type == REDIS_REPLY_STATUS);
 	freeReplyObject(r);
 	freeReplyObject(redisCommand(c, "SELECT %d", db));
@@ -397,7 +389,7 @@ TEST(it_verbs_errors_and_exit_codes)
 	show("fills, PostgreSQL down", rc);
 	T_EQ_INT(rc, EX_UNAVAILABLE);
 	T_CHECK(strstr(ERR, "fillrelay fills: cannot connect to PostgreSQL") != NULL);
-	T_CHECK(strstr(ERR, pgpass) == NULL);
+	T_CHECK(strstr(ERR, ENV.pgpass) == NULL);
 	T_EQ_STR(OUT, "");
 	setup();
 	setup_cfg(NULL, "1");
@@ -405,7 +397,7 @@ TEST(it_verbs_errors_and_exit_codes)
 	show("positions, Redis down", rc);
 	T_EQ_INT(rc, EX_UNAVAILABLE);
 	T_CHECK(strstr(ERR, "fillrelay positions: cannot connect to Redis") != NULL);
-	T_CHECK(strstr(ERR, rpass) == NULL);
+	T_CHECK(strstr(ERR, ENV.rpass) == NULL);
 	T_EQ_STR(OUT, "");
 	/* no schema: the query fails and says what to do */
 	setup_cfg(NULL, NULL);
@@ -451,20 +443,6 @@ static void vb_sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-static int vb_free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t n = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	T_REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
-	T_REQUIRE(getsockname(fd, (struct sockaddr *)&a, &n) == 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 /* The peer, once per binary, with the one account of these tests. */
 static void vb_peer(void)
 {
@@ -496,9 +474,10 @@ static void vb_write_conf(const struct vb_conf *o)
 	         "[redis]\nhost = %s\nport = %s\npassword = %s\n",
 	         o->spill_dir ? o->spill_dir : VB_SPILL, vb_metrics_port, itpeer.ws_port,
 	         itpeer.rest_port, itpeer.dir, DB_SHORT, DB_MOMENTUM,
-	         o->pg_host ? o->pg_host : pghost, o->pg_port ? o->pg_port : pgport, pgdb, pguser,
-	         o->pg_pass ? o->pg_pass : pgpass, o->redis_host ? o->redis_host : rhost,
-	         o->redis_port ? o->redis_port : rport, o->redis_pass ? o->redis_pass : rpass);
+	         o->pg_host ? o->pg_host : ENV.pghost, o->pg_port ? o->pg_port : ENV.pgport,
+	         ENV.pgdb, ENV.pguser,
+	         o->pg_pass ? o->pg_pass : ENV.pgpass, o->redis_host ? o->redis_host : ENV.rhost,
+	         o->redis_port ? o->redis_port : ENV.rport, o->redis_pass ? o->redis_pass : ENV.rpass);
 	T_REQUIRE(cfg_parse(&C, text, strlen(text), "vb.conf", &ce) == 0);
 	snprintf(CONF_PATH, sizeof CONF_PATH, "%s/vb.conf", t_tmpdir());
 	f = fopen(CONF_PATH, "w");
@@ -616,7 +595,7 @@ static void vb_show(const char *what, int rc)
 /* No secret of any configuration used here, right or wrong, in OUT or VB_ERR. */
 static int vb_no_secret(void)
 {
-	const char *s[] = {pgpass, rpass, VB_BAD_REDIS_PW, VB_BAD_PG_PW, VB_SECRET, NULL};
+	const char *s[] = {ENV.pgpass, ENV.rpass, VB_BAD_REDIS_PW, VB_BAD_PG_PW, VB_SECRET, NULL};
 
 	for (int i = 0; s[i]; i++)
 		if (strstr(OUT, s[i]) || strstr(VB_ERR, s[i])) {
@@ -633,8 +612,8 @@ static long vb_qnum(const char *sql)
 	PGresult *r;
 	long v = -1;
 
-	snprintf(ci, sizeof ci, "hostaddr=%s port=%s dbname=%s user=%s password=%s", pghost, pgport,
-	         pgdb, pguser, pgpass);
+	snprintf(ci, sizeof ci, "hostaddr=%s port=%s dbname=%s user=%s password=%s", ENV.pghost,
+	         ENV.pgport, ENV.pgdb, ENV.pguser, ENV.pgpass);
 	c = PQconnectdb(ci);
 	r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
 	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
@@ -662,12 +641,12 @@ static const char *vb_rget(int db, const char *key)
 	static char val[2][64];
 	static int i;
 	struct timeval tv = {5, 0};
-	redisContext *c = redisConnectWithTimeout(rhost, atoi(rport), tv);
+	redisContext *c = redisConnectWithTimeout(ENV.rhost, atoi(ENV.rport), tv);
 	redisReply *r;
 
 	T_REQUIRE(c && !c->err);
 	i = !i;
-	freeReplyObject(redisCommand(c, "AUTH %s", rpass));
+	freeReplyObject(redisCommand(c, "AUTH %s", ENV.rpass));
 	freeReplyObject(redisCommand(c, "SELECT %d", db));
 	r = redisCommand(c, "GET %s", key);
 	snprintf(val[i], sizeof val[i], "%s",
@@ -747,7 +726,7 @@ static void vb_setup(const char *spill_name)
 
 	T_REQUIRE(env_ok());
 	vb_peer();
-	vb_metrics_port = vb_free_port();
+	vb_metrics_port = itpeer_free_port();
 	snprintf(VB_SPILL, sizeof VB_SPILL, "%s/%s", t_tmpdir(), spill_name);
 	snprintf(VB_LOG, sizeof VB_LOG, "%s/vb-run.log", t_tmpdir());
 	redis_cmds(DB_SHORT, none);
@@ -789,7 +768,7 @@ TEST(it_verbs_check_connect_reports_postgres_and_redis)
 	snprintf(want, sizeof want,
 	         " at localhost:%s (127.0.0.1), password accepted, dbs 4,5 "
 	         "selected, no fillrelay heartbeat)\n",
-	         rport);
+	         ENV.rport);
 	T_CHECK(strstr(OUT, want) != NULL);
 	T_CHECK(vb_no_secret());
 

@@ -4,6 +4,9 @@
 #define _GNU_SOURCE
 #include "itpeer.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,4 +210,34 @@ const char *itpeer_exec_wrap(void)
 	const char *w = getenv("FR_TEST_EXEC");
 
 	return w ? w : "";
+}
+
+/* see itpeer.h */
+int itenv_read(struct itenv *e)
+{
+	e->pghost = getenv("FR_TEST_PGHOST");
+	e->pgport = getenv("FR_TEST_PGPORT");
+	e->pguser = getenv("FR_TEST_PGUSER");
+	e->pgpass = getenv("FR_TEST_PGPASSWORD");
+	e->pgdb = getenv("FR_TEST_PGDATABASE");
+	e->rhost = getenv("FR_TEST_REDIS_HOST");
+	e->rport = getenv("FR_TEST_REDIS_PORT");
+	e->rpass = getenv("FR_TEST_REDIS_PASSWORD");
+	return e->pghost && e->pgport && e->pguser && e->pgpass && e->pgdb && e->rhost &&
+	       e->rport && e->rpass;
+}
+
+/* see itpeer.h */
+int itpeer_free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t n = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	T_REQUIRE(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+	T_REQUIRE(getsockname(fd, (struct sockaddr *)&a, &n) == 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
 }

@@ -47,6 +47,15 @@ int itpeer_run_until(struct loop *l, const uint64_t *v, uint64_t want, int timeo
 /* Runs l for ms milliseconds of real time. */
 void itpeer_run_for(struct loop *l, int ms);
 
+/* The services tests/services.sh started (FR_TEST_PGHOST ... FR_TEST_REDIS_PASSWORD). */
+struct itenv {
+	const char *pghost, *pgport, *pguser, *pgpass, *pgdb, *rhost, *rport, *rpass;
+};
+/* Reads them into e: 1 when all are set, else 0. */
+int itenv_read(struct itenv *e);
+/* A free TCP port on 127.0.0.1 (bound, read and released). */
+int itpeer_free_port(void);
+
 /* The product binary beside this test build (FR_OBJ_DIR/../fillrelay), or
  * "" in the ASan flavour, which builds none. */
 const char *itpeer_product_bin(void);

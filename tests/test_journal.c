@@ -1352,7 +1352,7 @@ TEST(journal_background_fsync)
 	} while (st.unsynced_records > 0 && ++spins < 5000);
 	T_EQ_INT((long)st.unsynced_records, 0);
 	T_CHECK(j.fsyncs > fsyncs0);
-	T_CHECK(j.fsync_le[JOURNAL_FSYNC_BUCKETS - 1] > 0);
+	T_CHECK(j.fsync_lat.le[LOOP_LAT_BUCKETS - 1] > 0);
 	/* the checkpoint is written by the thread too: asked, then collected */
 	T_EQ_INT(journal_checkpoint(&j, 200), 0);
 	spins = 0;

@@ -413,7 +413,7 @@ def bucket_pct(b0, b1, total, q):
 def phase_latency(rate, n, tag):
     log("latency: %d fills at %d/s" % (n, rate))
     own0 = buckets("fillrelay_frame_to_redis_us_bucket")
-    own_n0 = metric(metrics_text(), "fillrelay_frame_to_redis_timed_total") or 0
+    own_n0 = metric(metrics_text(), "fillrelay_frame_to_redis_count") or 0
     out = os.path.join(WORK, "sub-%s.txt" % tag)
     ready = os.path.join(WORK, "sub-%s.ready" % tag)
     sub = subprocess.Popen([sys.executable, __file__, "--subscriber", out, ready])
@@ -473,7 +473,7 @@ def phase_latency(rate, n, tag):
     row("latency @%d/s: frame-to-Redis p50/p99 (lower)" % rate, "%.3f / %.3f ms" % (pct(lo, 50), pct(lo, 99)),
         tgt, "from the /push answer, which follows the frame's write")
     own1 = buckets("fillrelay_frame_to_redis_us_bucket")
-    own_n = (metric(metrics_text(), "fillrelay_frame_to_redis_timed_total") or 0) - own_n0
+    own_n = (metric(metrics_text(), "fillrelay_frame_to_redis_count") or 0) - own_n0
     row("latency @%d/s: frame-to-Redis p50/p99 (fillrelay's own)" % rate,
         "%s / %s ms" % (bucket_pct(own0, own1, own_n, 0.5), bucket_pct(own0, own1, own_n, 0.99)), tgt,
         "%d publishes: frame taken -> Redis answered its publish (bucket bounds, /metrics)" % own_n)
