@@ -219,7 +219,7 @@ enum bybit_topic_idx bybit_topic_idx(const char *topic)
 const char *bybit_state_name(enum bybit_state st)
 {
 	static const char *const names[] = {"idle", "resolving", "connecting", "tls",     "ws",
-	                                    "auth", "subscribe", "live",       "backoff", "held"};
+	                                    "auth", "gated",     "subscribe",  "live",    "backoff", "held"};
 
 	_Static_assert(sizeof names / sizeof names[0] == BYBIT_HELD + 1, "a name per state");
 
@@ -409,7 +409,7 @@ static void bybit_on_ping(struct loop *l, int id, void *arg)
 
 	(void)l;
 	(void)id;
-	assert(s->st.state == BYBIT_LIVE);
+	assert(s->st.state == BYBIT_LIVE || s->st.state == BYBIT_GATED);
 	bybit_next_req_id(s, rid, sizeof rid);
 	r = snprintf(s->req, sizeof s->req, "{\"req_id\":\"%s\",\"op\":\"ping\"}", rid);
 	if (bybit_send(s, r) == 0) {
@@ -456,6 +456,16 @@ static void bybit_pong(struct bybit_session *s, const struct bybit_ctl *c)
 	s->ping_wall_ms = -1;
 }
 
+/* Pings from GATED or LIVE on, whichever comes first on a connection. */
+static void bybit_start_pings(struct bybit_session *s)
+{
+	if (s->t_ping >= 0)
+		return;
+	s->t_ping = loop_timer_add(s->loop, s->ping_interval_ms, s->ping_interval_ms,
+	                           bybit_on_ping, s);
+	assert(s->t_ping >= 0);
+}
+
 static void bybit_send_subscribe(struct bybit_session *s)
 {
 	char rid[64];
@@ -482,7 +492,13 @@ static void bybit_msg_auth(struct bybit_session *s, const struct bybit_ctl *c)
 		return;
 	}
 	log_info("authentication successful", LS("account", s->acct->name));
-	bybit_send_subscribe(s);
+	if (!s->gate) {
+		bybit_send_subscribe(s);
+		return;
+	}
+	bybit_set_state(s, BYBIT_GATED);
+	s->st.gates++;
+	bybit_start_pings(s);
 }
 
 static void bybit_msg_subscribe(struct bybit_session *s, const struct bybit_ctl *c)
@@ -501,9 +517,7 @@ static void bybit_msg_subscribe(struct bybit_session *s, const struct bybit_ctl 
 	bybit_set_state(s, BYBIT_LIVE);
 	s->st.lives++;
 	s->live_mono_ms = bybit_mono(s);
-	s->t_ping = loop_timer_add(s->loop, s->ping_interval_ms, s->ping_interval_ms,
-	                           bybit_on_ping, s);
-	assert(s->t_ping >= 0);
+	bybit_start_pings(s);
 }
 
 /* Hands a push to the owner; a refusal holds the session (acted on after
@@ -833,6 +847,23 @@ int bybit_resume(struct bybit_session *s)
 		return FR_EINVAL;
 	assert(s->fd < 0 && s->t_backoff < 0 && s->t_watchdog < 0);
 	bybit_attempt(s->loop, -1, s);
+	return 0;
+}
+
+void bybit_set_gate(struct bybit_session *s, int on)
+{
+	s->gate = on != 0;
+}
+
+int bybit_open_gate(struct bybit_session *s)
+{
+	if (s->st.state != BYBIT_GATED)
+		return FR_EINVAL;
+	bybit_send_subscribe(s);
+	if (s->fail)
+		bybit_lost(s, "refused", s->fail_why);
+	else
+		bybit_drive(s); /* the request goes out now */
 	return 0;
 }
 

@@ -2,8 +2,8 @@
  * bybit.h -- one account's Bybit V5 private WebSocket session (DESIGN.md 2).
  *
  * A session walks RESOLVING -> CONNECTING (non-blocking TCP) -> TLS -> WS
- * (upgrade) -> AUTH (request sent, waiting for the answer) -> SUBSCRIBE
- * (request sent, waiting) -> LIVE, and from any of them, on an error, a close,
+ * (upgrade) -> AUTH (request sent, waiting for the answer) [-> GATED] ->
+ * SUBSCRIBE (request sent, waiting) -> LIVE, and from any of them, on an error, a close,
  * a refused answer or the silence watchdog, to BACKOFF (the connection is torn
  * down first) and then RESOLVING again; from WS..LIVE to HELD when the owner
  * refuses a push (below). bybit_stop ends in IDLE.
@@ -15,7 +15,16 @@
  * only as far as the socket takes it now (never waiting), then the fd is
  * closed.
  *
- * In LIVE a `{"op":"ping"}` goes out every ping_interval_ms (a loop timer);
+ * The gate (bybit_set_gate): a gated session that authenticated waits in
+ * GATED, subscribed to nothing -- so the exchange sends it no push -- until
+ * the owner calls bybit_open_gate. The owner backfills over REST meanwhile:
+ * fills made while no stream was open are then applied before the first
+ * push of the new connection, in exchange order, instead of arriving late
+ * behind newer pushes (DESIGN.md 2 has no replay). A GATED session pings
+ * and keeps its watchdog like a LIVE one; st.gates counts the times GATED
+ * was reached (the owner's cue to backfill).
+ *
+ * In GATED and LIVE a `{"op":"ping"}` goes out every ping_interval_ms (a loop timer);
  * every message received re-arms the silence watchdog (silence_timeout_ms,
  * armed from the moment a connection attempt starts, so it also bounds the
  * handshakes). A private pong's args[0] (server ms) is a sample for the
@@ -110,6 +119,7 @@ enum bybit_state {
 	BYBIT_TLS,
 	BYBIT_WS,
 	BYBIT_AUTH,
+	BYBIT_GATED, /* authenticated, waits for bybit_open_gate (gated sessions only) */
 	BYBIT_SUBSCRIBE,
 	BYBIT_LIVE,
 	BYBIT_BACKOFF,
@@ -178,6 +188,7 @@ struct bybit_status {
 	enum bybit_state state;
 	uint64_t connects;      /* connection attempts started (budget takes) */
 	uint64_t lives;         /* times LIVE was reached */
+	uint64_t gates;         /* times GATED was reached */
 	uint64_t reconnects;    /* connections lost after starting (any state) */
 	uint64_t auth_failures; /* auth answers that were not success */
 	uint64_t sub_failures;
@@ -199,6 +210,7 @@ struct bybit_session {
 	const struct cfg_account *acct;
 	uint32_t ping_interval_ms, silence_timeout_ms;
 	size_t msg_max; /* largest message accepted; bybit_set_msg_max */
+	int gate;       /* bybit_set_gate */
 	bybit_push_fn on_push;
 	void *push_ctx;
 	struct bybit_budget *budget; /* &own_budget unless shared */
@@ -253,6 +265,15 @@ void bybit_stop(struct bybit_session *s);
  * when s is not HELD. Not from inside on_push. The caller backfills over
  * REST for what the hold missed. */
 int bybit_resume(struct bybit_session *s);
+
+/* on != 0: from the next authentication on, the session waits in GATED
+ * until bybit_open_gate (see "The gate" above); 0: it subscribes at once
+ * (the default). */
+void bybit_set_gate(struct bybit_session *s, int on);
+
+/* Leaves GATED: sends the subscribe request. 0, or FR_EINVAL when s is not
+ * GATED. Not from inside on_push. */
+int bybit_open_gate(struct bybit_session *s);
 
 /* Sets the largest message the session accepts (1..WS_MSG_MAX bytes; the
  * default is WS_MSG_MAX), from the next connection on. */

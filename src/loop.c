@@ -236,6 +236,8 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 	nfds_t n = 0;
 	int rc, wait;
 
+	uint64_t t0 = loop_mono_us();
+
 	l->iterations++;
 	l->now_ms = s->mono_ms(s->ctx);
 	if (l->before_sleep)
@@ -244,12 +246,16 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 		if (l->fds[i].fd >= 0)
 			l->pfds[n++] = (struct pollfd){ l->fds[i].fd, l->fds[i].events, 0 };
 	wait = l->stopping ? 0 : loop_wait_ms(l, max_wait_ms);
+	l->busy_us_ = loop_mono_us() - t0; /* before-sleep work */
 	rc = s->poll(s->ctx, l->pfds, n, wait);
 	if (rc < 0 && errno != EINTR)
 		return FR_EIO;
+	t0 = loop_mono_us();
 	l->now_ms = s->mono_ms(s->ctx);
 	rc = rc > 0 ? loop_dispatch_fds(l, n) : 0;
-	return rc + loop_fire_timers(l);
+	rc += loop_fire_timers(l);
+	loop_lat_note(&l->busy, l->busy_us_ + (loop_mono_us() - t0));
+	return rc;
 }
 
 /* see loop.h */

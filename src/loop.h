@@ -55,6 +55,16 @@ struct loop_timer {
 	void *arg;
 };
 
+/* Durations as cumulative buckets, the way Prometheus histograms count:
+ * le[i] counts those of at most loop_lat_le_us[i] microseconds. */
+#define LOOP_LAT_BUCKETS 10
+extern const uint64_t loop_lat_le_us[LOOP_LAT_BUCKETS];
+
+struct loop_lat {
+	uint64_t le[LOOP_LAT_BUCKETS];
+	uint64_t n, max_us, sum_us;
+};
+
 struct loop {
 	const struct loop_sys *sys;
 	struct loop_fd fds[LOOP_FDS_MAX];
@@ -69,6 +79,10 @@ struct loop {
 	int signal_fd;               /* read end of the self-pipe, -1 without signals */
 	uint64_t sigterm_count, sighup_count;
 	uint64_t iterations;
+	/* Work per iteration (before-sleep step, handlers, timers: all but the
+	 * poll wait), real clock: how long the loop could not answer. */
+	struct loop_lat busy;
+	uint64_t busy_us_;
 };
 
 void loop_init(struct loop *l, const struct loop_sys *sys);
@@ -114,16 +128,6 @@ void loop_signals_remove(struct loop *l);
 /* CLOCK_MONOTONIC in microseconds, for durations reported as figures (fsync
  * and publish latencies); decisions use struct loop_sys, which tests control. */
 uint64_t loop_mono_us(void);
-
-/* Durations as cumulative buckets, the way Prometheus histograms count:
- * le[i] counts those of at most loop_lat_le_us[i] microseconds. */
-#define LOOP_LAT_BUCKETS 10
-extern const uint64_t loop_lat_le_us[LOOP_LAT_BUCKETS];
-
-struct loop_lat {
-	uint64_t le[LOOP_LAT_BUCKETS];
-	uint64_t n, max_us, sum_us;
-};
 
 void loop_lat_note(struct loop_lat *h, uint64_t us);
 

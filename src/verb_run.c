@@ -45,7 +45,7 @@ struct run_acct {
 	struct backfill bf;
 	struct bybit_session ss;
 	int64_t last_known_ms; /* newest execTime known, 0 none */
-	uint64_t lives_seen;
+	uint64_t lives_seen, gates_seen;
 	int want_exec;          /* an execution backfill is due */
 	int pos_step;           /* next position list; RUN_POS_STEPS: none due */
 	int64_t retry_mono_ms;  /* no job before this (after a failure) */
@@ -210,16 +210,41 @@ static void run_resume(struct run_acct *a, uint64_t depth)
 		backfill_resume(&a->bf);
 }
 
+/* A gated session (authenticated, not subscribed) waits for the backfill of
+ * what its connection missed; it is let through once no execution backfill
+ * runs or is due, or when the due one is waiting out a failure (the stream
+ * must not stay shut while REST is refused: what arrives late is still
+ * applied, by a rebuild of its symbol). */
+static void run_gate(struct run_acct *a, int64_t now_mono)
+{
+	int failed = a->want_exec && now_mono < a->retry_mono_ms;
+
+	if (a->ss.st.state != BYBIT_GATED || run_s.loop.stopping)
+		return;
+	if (backfill_busy(&a->bf) && a->bf.job == BACKFILL_EXEC)
+		return;
+	if (a->want_exec && !failed)
+		return;
+	if (failed)
+		log_warn("backfill failed, subscribing without it", LS("account", a->acct->name));
+	(void)bybit_open_gate(&a->ss);
+}
+
 static void run_schedule(struct run_acct *a, int64_t now_mono)
 {
 	uint64_t depth = sink_journal_held(&run_s.sink); /* room comes back with checkpoints */
 
-	if (a->ss.st.lives != a->lives_seen) {
+	if (a->ss.st.gates != a->gates_seen || a->ss.st.lives != a->lives_seen) {
+		/* every (re)connect may have missed fills: once before the
+		 * subscription (the gate), once after it for what happened
+		 * between the first pass and the subscription */
+		a->gates_seen = a->ss.st.gates;
 		a->lives_seen = a->ss.st.lives;
-		a->want_exec = 1; /* every (re)connect may have missed fills */
+		a->want_exec = 1;
 		a->retry_mono_ms = 0;
 	}
 	run_resume(a, depth);
+	run_gate(a, now_mono);
 	if (backfill_busy(&a->bf) || now_mono < a->retry_mono_ms || run_s.loop.stopping)
 		return;
 	if (a->want_exec)
@@ -362,10 +387,10 @@ static int run_metrics_lat(struct metrics *m, const char *name, const char *help
 	return rc;
 }
 
-/* Journal fsyncs and frame-to-Redis times. */
+/* Journal fsyncs, frame-to-Redis times and the loop's work per iteration. */
 static int run_metrics_journal(struct metrics *m)
 {
-	static char labels[2][LOOP_LAT_BUCKETS][32];
+	static char labels[3][LOOP_LAT_BUCKETS][32];
 	int rc;
 
 	rc = metrics_add_u64(m, "fillrelay_journal_fsyncs_total", "Journal fsyncs", RUN_C, NULL,
@@ -376,6 +401,9 @@ static int run_metrics_journal(struct metrics *m)
 	rc |= run_metrics_lat(m, "fillrelay_frame_to_redis",
 	                      "Fills whose publish Redis answered within le us of their frame",
 	                      &run_s.rds.stats.publish_lat, labels[1]);
+	rc |= run_metrics_lat(m, "fillrelay_loop_busy",
+	                      "Loop iterations whose work took at most le us (the loop's lag)",
+	                      &run_s.loop.busy, labels[2]);
 	return rc;
 }
 
@@ -426,6 +454,9 @@ static int run_metrics_acct(struct metrics *m, struct run_acct *a)
 	                     "Exchange clock minus local clock", RUN_G, l, run_m_offset, a);
 	rc |= metrics_add_u64(m, "fillrelay_stream_lives_total", "Times the stream became LIVE",
 	                      RUN_C, l, &a->ss.st.lives);
+	rc |= metrics_add_u64(m, "fillrelay_stream_gates_total",
+	                      "Connections that waited for a backfill before subscribing", RUN_C, l,
+	                      &a->ss.st.gates);
 	rc |= metrics_add_u64(m, "fillrelay_stream_reconnects_total", "Stream connections lost",
 	                      RUN_C, l, &a->ss.st.reconnects);
 	rc |= metrics_add_u64(m, "fillrelay_stream_holds_total",
@@ -761,6 +792,7 @@ static int run_setup_acct(int i)
 		return EX_CONFIG;
 	}
 	bybit_share_clock(&a->ss, &a->clock);
+	bybit_set_gate(&a->ss, 1); /* subscribe after the backfill: bybit.h, "The gate" */
 	backfill_init(&a->bf, &a->rest);
 	return EX_OK;
 }

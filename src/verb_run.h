@@ -11,8 +11,16 @@
  *   connection budget) -> the metrics server (/metrics, /healthz) -> the
  *   signal handlers -> the sessions -> loop_run.
  *
- * Backfill (DESIGN.md 2: Bybit does not replay). Each time an account's
- * session reaches LIVE (its st.lives moved), an execution backfill of the
+ * Backfill (DESIGN.md 2: Bybit does not replay). Sessions are gated
+ * (bybit.h): each connection authenticates, then waits unsubscribed while an
+ * execution backfill brings what no stream saw, so those fills are applied
+ * before the first push of the connection, in exchange order ("live fills
+ * are held while a backfill runs": the exchange holds them). The gate opens
+ * when that backfill ends, or when it failed (the stream is not kept shut
+ * while REST is refused; a late fill is still applied, by a rebuild of its
+ * symbol). Each time an account's session reaches GATED or LIVE (st.gates
+ * or st.lives moved: the second pass covers what happened between the
+ * first and the subscription), an execution backfill of the
  * account's categories runs from since = max(0, last known execTime -
  * VERB_RUN_MARGIN_MS) to the exchange's now; "last known" is the newest
  * exec_time of the account in trading.fills at start-up, raised by every

@@ -77,6 +77,7 @@ static int is_nsess;
 static int is_logfd = -1;
 static char is_logpath[600];
 static int is_tracebacks; /* in the peer's log before this test */
+static int is_gate;       /* is_up gates its sessions (bybit_set_gate) */
 
 static int is_on_push(void *ctx, const char *account, const char *msg, size_t len)
 {
@@ -157,10 +158,14 @@ static void is_up(const char *test, int n, size_t msg_max_a)
 	}
 	if (msg_max_a)
 		bybit_set_msg_max(&is_sess[0], msg_max_a);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		bybit_set_gate(&is_sess[i], is_gate);
 		T_REQUIRE(bybit_start(&is_sess[i]) == 0);
+	}
 	for (int i = 0; i < n; i++)
-		T_REQUIRE(itpeer_run_until(&is_loop, &is_sess[i].st.lives, 1, 10000));
+		T_REQUIRE(itpeer_run_until(&is_loop, is_gate ? &is_sess[i].st.gates
+		                                             : &is_sess[i].st.lives,
+		                           1, 10000));
 }
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -767,6 +772,43 @@ TEST(it_session_stop)
 	bybit_stop(&is_sess[0]); /* idempotent */
 	T_EQ_INT(is_sess[0].st.state, BYBIT_IDLE);
 	T_EQ_INT(bybit_resume(&is_sess[0]), FR_EINVAL);
+	is_down();
+}
+
+/* A gated session authenticates and waits unsubscribed: the peer delivers it
+ * no push, it pings through several silence timeouts without a reconnect,
+ * and bybit_open_gate subscribes it; pushes flow from then on. */
+TEST(it_session_gate)
+{
+	static const char push[] =
+	    "{\"topic\":\"execution\",\"id\":\"g1\",\"creationTime\":1,\"data\":[]}";
+
+	is_gate = 1;
+	is_up("gate", 1, 0);
+	is_gate = 0;
+	T_EQ_INT(is_sess[0].st.state, BYBIT_GATED);
+	T_EQ_STR(bybit_state_name(BYBIT_GATED), "gated");
+	T_EQ_INT(itpeer_counter("auth_ok", "KEY1"), 1);
+	T_EQ_INT(itpeer_counter("subscribed_open", NULL), 0);
+	T_EQ_INT(is_push_raw("KEY1", push), 0);
+	/* 2.5 silence timeouts: only the pings' pongs keep the watchdog quiet */
+	itpeer_run_for(&is_loop, IS_SILENCE_MS * 5 / 2);
+	T_EQ_INT(is_sess[0].st.state, BYBIT_GATED);
+	T_EQ_INT(is_sess[0].st.reconnects, 0);
+	T_EQ_INT(is_sess[0].st.watchdog_fires, 0);
+	T_CHECK(is_sess[0].st.pongs_in >= 3);
+	T_EQ_INT(is_sinks[0].n, 0);
+	T_EQ_INT(is_sess[0].st.lives, 0);
+
+	T_EQ_INT(bybit_open_gate(&is_sess[0]), 0);
+	T_REQUIRE(is_run_until(&is_sess[0].st.lives, 1, 5000));
+	T_EQ_INT(is_sess[0].st.state, BYBIT_LIVE);
+	T_EQ_INT(bybit_open_gate(&is_sess[0]), FR_EINVAL);
+	T_EQ_INT(itpeer_counter("subscribed_open", NULL), 1);
+	T_EQ_INT(is_push_raw("KEY1", push), 1);
+	T_REQUIRE(is_run_until(&is_sinks[0].n, 1, 3000));
+	T_CHECK(is_sinks[0].last_len == strlen(push) && memcmp(is_sinks[0].last, push, strlen(push)) == 0);
+	T_EQ_INT(is_sess[0].st.gates, 1);
 	is_down();
 }
 

@@ -185,8 +185,9 @@ TEST(bybit_budget_500_per_5_minutes)
 
 TEST(bybit_state_names)
 {
-	static const char *const want[] = {"idle", "resolving", "connecting", "tls",     "ws",
-	                                   "auth", "subscribe", "live",       "backoff", "held"};
+	static const char *const want[] = {"idle",  "resolving", "connecting", "tls",
+	                                   "ws",    "auth",      "gated",      "subscribe",
+	                                   "live",  "backoff",   "held"};
 
 	for (int st = BYBIT_IDLE; st <= BYBIT_HELD; st++)
 		T_EQ_STR(bybit_state_name((enum bybit_state)st), want[st]);

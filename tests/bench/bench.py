@@ -34,6 +34,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
 import ssl
 import subprocess
@@ -498,6 +499,9 @@ class Sampler:
                 st = st or proc_status(FR_PID)
                 hw = metric(metrics_text(), "fillrelay_arena_high_water_bytes")
                 self.marks[m] = (count, st.get("VmRSS"), st.get("VmHWM"), hw)
+                if os.environ.get("FR_BENCH_SMAPS_DIR"):  # where RSS grows: diff these
+                    shutil.copy("/proc/%d/smaps" % FR_PID,
+                                os.path.join(os.environ["FR_BENCH_SMAPS_DIR"], "smaps.%d" % m))
                 log("RSS at %d fills (count %d): %s, arena high-water %s" % (m, count, st, hw))
 
 

@@ -19,6 +19,7 @@
 #                         messages per /push request (500)
 #   FR_BENCH_FSYNC        spill_fsync policy of the run (batch: the default)
 #   FR_BENCH_PHASES       subset of peer,latency,thru,rss,pg,fsync
+#   FR_BENCH_SMAPS_DIR    copy fillrelay's /proc/PID/smaps there at each RSS mark
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${FR_BENCH_BIN:-build/x86_64/fillrelay}
