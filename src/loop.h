@@ -57,7 +57,7 @@ struct loop_timer {
 
 /* Durations as cumulative buckets, the way Prometheus histograms count:
  * le[i] counts those of at most loop_lat_le_us[i] microseconds. */
-#define LOOP_LAT_BUCKETS 10
+#define LOOP_LAT_BUCKETS 14
 extern const uint64_t loop_lat_le_us[LOOP_LAT_BUCKETS];
 
 struct loop_lat {

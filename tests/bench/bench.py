@@ -415,6 +415,8 @@ def phase_latency(rate, n, tag):
     log("latency: %d fills at %d/s" % (n, rate))
     own0 = buckets("fillrelay_frame_to_redis_us_bucket")
     own_n0 = metric(metrics_text(), "fillrelay_frame_to_redis_count") or 0
+    busy0 = buckets("fillrelay_loop_busy_us_bucket")
+    busy_n0 = metric(metrics_text(), "fillrelay_loop_busy_count") or 0
     out = os.path.join(WORK, "sub-%s.txt" % tag)
     ready = os.path.join(WORK, "sub-%s.ready" % tag)
     sub = subprocess.Popen([sys.executable, __file__, "--subscriber", out, ready])
@@ -478,12 +480,35 @@ def phase_latency(rate, n, tag):
     row("latency @%d/s: frame-to-Redis p50/p99 (fillrelay's own)" % rate,
         "%s / %s ms" % (bucket_pct(own0, own1, own_n, 0.5), bucket_pct(own0, own1, own_n, 0.99)), tgt,
         "%d publishes: frame taken -> Redis answered its publish (bucket bounds, /metrics)" % own_n)
+    busy1 = buckets("fillrelay_loop_busy_us_bucket")
+    busy_n = (metric(metrics_text(), "fillrelay_loop_busy_count") or 0) - busy_n0
+    row("latency @%d/s: loop work per iteration p50/p99/p99.9" % rate,
+        "%s / %s / %s ms" % (bucket_pct(busy0, busy1, busy_n, 0.5), bucket_pct(busy0, busy1, busy_n, 0.99),
+                             bucket_pct(busy0, busy1, busy_n, 0.999)), "",
+        "%d iterations; max %s us since start (/metrics: fillrelay_loop_busy_us_*)"
+        % (busy_n, metric(metrics_text(), "fillrelay_loop_busy_us_max")))
     row("latency @%d/s: control /push round trip p50/p99" % rate,
         "%.3f / %.3f ms" % (pct(ctl_rt, 50), pct(ctl_rt, 99)), "", "request -> frame written -> answer")
     return seen
 
 
 # ---- throughput and RSS --------------------------------------------------------------------
+
+
+def resident_pages(pid, out):
+    """The resident pages of pid's writable mappings, one hex address a line
+    (/proc/PID/pagemap, bit 63; needs the right to read it)."""
+    with open("/proc/%d/maps" % pid) as f, open("/proc/%d/pagemap" % pid, "rb") as pm, open(out, "w") as o:
+        for line in f:
+            addr, perms = line.split()[:2]
+            if "w" not in perms:
+                continue
+            lo, hi = (int(x, 16) for x in addr.split("-"))
+            pm.seek(lo // 4096 * 8)
+            data = pm.read((hi - lo) // 4096 * 8)
+            for i in range(len(data) // 8):
+                if int.from_bytes(data[8 * i:8 * i + 8], "little") >> 63:
+                    o.write("%x\n" % (lo + 4096 * i))
 
 
 class Sampler:
@@ -500,8 +525,9 @@ class Sampler:
                 hw = metric(metrics_text(), "fillrelay_arena_high_water_bytes")
                 self.marks[m] = (count, st.get("VmRSS"), st.get("VmHWM"), hw)
                 if os.environ.get("FR_BENCH_SMAPS_DIR"):  # where RSS grows: diff these
-                    shutil.copy("/proc/%d/smaps" % FR_PID,
-                                os.path.join(os.environ["FR_BENCH_SMAPS_DIR"], "smaps.%d" % m))
+                    d = os.environ["FR_BENCH_SMAPS_DIR"]
+                    shutil.copy("/proc/%d/smaps" % FR_PID, os.path.join(d, "smaps.%d" % m))
+                    resident_pages(FR_PID, os.path.join(d, "pages.%d" % m))
                 log("RSS at %d fills (count %d): %s, arena high-water %s" % (m, count, st, hw))
 
 
