@@ -145,8 +145,14 @@ static int on_reject(void *ctx, const struct decode_env *e, const struct decode_
 	return 0;
 }
 
-static const struct decode_sink sink = {NULL,      on_exec,    on_order, on_position,
-                                        on_wallet, on_control, on_reject};
+static const struct decode_sink sink = {
+	.on_exec = on_exec,
+	.on_order = on_order,
+	.on_position = on_position,
+	.on_wallet = on_wallet,
+	.on_control = on_control,
+	.on_reject = on_reject,
+};
 
 static void check_call(int rc)
 {

@@ -534,7 +534,7 @@ static void bybit_on_message(void *ctx, const char *msg, size_t n, int is_text)
 {
 	struct bybit_session *s = ctx;
 	struct bybit_ctl c = { 0 };
-	struct decode_sink sink = { .ctx = &c, .on_control = bybit_on_control };
+	struct decode_sink sink = { .ctx = &c, .on_control = bybit_on_control, .envelope_only = 1 };
 	int r;
 
 	s->st.msgs_in++;

@@ -1515,6 +1515,8 @@ static int push_data(struct walk *w)
 	if (data < 0)
 		return fail(w, FR_EINVAL, "data: missing");
 	e->entries = w->t[data].size;
+	if (w->s->envelope_only)
+		return 0;
 	if (e->fast) {
 		/* DESIGN.md 2: fills are persisted from execution, never execution.fast */
 		e->ignored = e->entries;

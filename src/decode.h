@@ -318,6 +318,11 @@ struct decode_reject {
  * then returns that value at once (d->err holds it too), and env.records /
  * env.rejects say how far it got, counting the entry whose callback stopped.
  * env points into *d; see "Memory" above.
+ *
+ * envelope_only: a push's envelope is read (topic, id, creationTime,
+ * env.entries) and its data[] is not: no record callback, records and
+ * rejects 0. For a reader that only routes messages (bybit.c tells control
+ * answers from pushes this way; the sink decodes each push in full).
  */
 struct decode_sink {
 	void *ctx;
@@ -328,6 +333,7 @@ struct decode_sink {
 	int (*on_wallet)(void *ctx, const struct decode_env *env, const struct decode_wallet *r);
 	int (*on_control)(void *ctx, const struct decode_env *env, const struct decode_control *r);
 	int (*on_reject)(void *ctx, const struct decode_env *env, const struct decode_reject *r);
+	int envelope_only;
 };
 
 /* ---- the decoder ---------------------------------------------------------- */

@@ -369,6 +369,7 @@ struct journal {
 	struct journal_report report;
 	char err[JOURNAL_ERR_MAX];
 	unsigned char wbuf[JOURNAL_RECORD_MAX];
+	size_t wlen; /* bytes of wbuf the last append wrote */
 	unsigned char win[JOURNAL_BUF_BYTES];
 };
 
@@ -403,6 +404,11 @@ void journal_close(struct journal *j);
  * Not on a read-only journal (FR_EINVAL).
  */
 int journal_append(struct journal *j, const struct journal_rec *r, uint64_t *seq);
+
+/* The encoded bytes (journal_encode's) of the record the last successful
+ * journal_append wrote, its seq included; valid until the next append. For a
+ * caller keeping a copy (the sink's ring) without encoding it again. */
+const unsigned char *journal_last_record(const struct journal *j, size_t *len);
 
 /*
  * Makes everything appended so far durable under policy batch: fsyncs the

@@ -96,8 +96,10 @@ static int sink_journal(struct sink *s, enum journal_kind kind, const char *cate
                         const char *msg, struct decode_span raw)
 {
 	struct journal_rec r;
+	const unsigned char *enc;
 	uint64_t seq;
-	int rc, n;
+	size_t n;
+	int rc;
 
 	if (raw.len > JOURNAL_RAW_MAX) {
 		s->stats.too_large++;
@@ -125,13 +127,10 @@ static int sink_journal(struct sink *s, enum journal_kind kind, const char *cate
 	s->stats.records_journaled++;
 	s->stats.fills_journaled += kind == JOURNAL_KIND_EXECUTION;
 	s->taken_us_[seq & (SINK_TAKEN_MAX - 1)] = s->take_us_;
-	r.seq = seq;
-	n = journal_encode(&r, s->enc_, sizeof s->enc_);
-	if (n > 0) {
-		if (s->ring.next_seq != seq)
-			ring_reset(&s->ring, seq);
-		ring_push(&s->ring, seq, s->enc_, (size_t)n);
-	}
+	enc = journal_last_record(&s->j, &n);
+	if (s->ring.next_seq != seq)
+		ring_reset(&s->ring, seq);
+	ring_push(&s->ring, seq, enc, n);
 	return 0;
 }
 
@@ -335,7 +334,10 @@ static int sink_move_wallet(void *ctx, const struct decode_env *env, const struc
 }
 
 static const struct decode_sink sink_move_cbs = {
-	NULL, sink_move_exec, sink_move_order, sink_move_position, sink_move_wallet, NULL, NULL,
+	.on_exec = sink_move_exec,
+	.on_order = sink_move_order,
+	.on_position = sink_move_position,
+	.on_wallet = sink_move_wallet,
 };
 
 /* Puts raw into a REST envelope carrying category and a time: its length in
@@ -599,7 +601,8 @@ static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct de
 }
 
 static const struct decode_sink sink_rb_cbs = {
-	NULL, sink_rb_exec, sink_rb_order, NULL, NULL, NULL, NULL,
+	.on_exec = sink_rb_exec,
+	.on_order = sink_rb_order,
 };
 
 /* One row: category, fill raw, order raw (or NULL). */
@@ -1052,8 +1055,11 @@ static int sink_take_reject(void *ctx, const struct decode_env *env, const struc
 }
 
 static const struct decode_sink sink_take_cbs = {
-	NULL,           sink_take_exec, sink_take_order, sink_take_position,
-	sink_take_wallet, NULL,         sink_take_reject,
+	.on_exec = sink_take_exec,
+	.on_order = sink_take_order,
+	.on_position = sink_take_position,
+	.on_wallet = sink_take_wallet,
+	.on_reject = sink_take_reject,
 };
 
 static int sink_take(struct sink *s, const char *account, enum journal_source src,
@@ -1162,7 +1168,8 @@ static int sink_warm_exec(void *ctx, const struct decode_env *env, const struct 
 }
 
 static const struct decode_sink sink_warm_cbs = {
-	NULL, sink_warm_exec, sink_warm_order, NULL, NULL, NULL, NULL,
+	.on_exec = sink_warm_exec,
+	.on_order = sink_warm_order,
 };
 
 /* One row: account, category, fill raw, order raw (or NULL). */

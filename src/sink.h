@@ -301,7 +301,6 @@ struct sink {
 	struct book_result res_;
 	struct sink_order_ orders_[SINK_ORDERS_MAX];
 	uint8_t late_[PG_BATCHES_MAX][PG_BATCH_FILLS_MAX]; /* BOOK_LATE fills of each batch */
-	unsigned char enc_[JOURNAL_RECORD_MAX];
 	char wrap_[SINK_WRAP_MAX];
 	unsigned char ring_buf_[SINK_RING_BYTES];
 };

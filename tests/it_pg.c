@@ -299,8 +299,12 @@ static int it_take_wallet(void *ctx, const struct decode_env *env, const struct 
 	return 0;
 }
 
-static const struct decode_sink it_sink = { NULL,          it_take_exec,  it_take_order,
-					    it_take_position, it_take_wallet, NULL, NULL };
+static const struct decode_sink it_sink = {
+	.on_exec = it_take_exec,
+	.on_order = it_take_order,
+	.on_position = it_take_position,
+	.on_wallet = it_take_wallet,
+};
 
 /* Decodes a one-record push held in msg; stops the test if it does not decode. */
 static void it_decode(const char *msg)

@@ -113,8 +113,15 @@ static int cap_rej(void *ctx, const struct decode_env *e, const struct decode_re
 	return 0;
 }
 
-static const struct decode_sink cap_sink = {&cap,       cap_exec, cap_order, cap_pos,
-                                            cap_wallet, cap_ctl,  cap_rej};
+static const struct decode_sink cap_sink = {
+	.ctx = &cap,
+	.on_exec = cap_exec,
+	.on_order = cap_order,
+	.on_position = cap_pos,
+	.on_wallet = cap_wallet,
+	.on_control = cap_ctl,
+	.on_reject = cap_rej,
+};
 
 static int records(void)
 {
@@ -1594,6 +1601,39 @@ TEST(decode_null_callbacks_still_count)
 	T_EQ_INT(decode_push(&dec, "{", 1, &none), FR_EINVAL);
 	T_EQ_INT(decode_push(&dec, NULL, 0, &none), FR_EINVAL);
 	T_EQ_STR(dec.why, "incomplete JSON: input ends before any value (after 0 bytes)");
+}
+
+/* envelope_only reads a push's envelope and skips its records; control
+ * answers still reach on_control (how bybit.c routes messages). */
+TEST(decode_envelope_only)
+{
+	struct decode_sink env_only = cap_sink;
+	long n = slurp(own("exec_multi_fill.json"));
+
+	env_only.envelope_only = 1;
+	T_REQUIRE(n > 0);
+	memset(&cap, 0, sizeof cap);
+	T_EQ_INT(decode_push(&dec, file_buf, (size_t)n, &env_only), 0);
+	T_EQ_INT(records(), 0);
+	T_EQ_INT(cap.n_rej, 0);
+	T_EQ_INT(dec.env.entries, 3);
+	T_EQ_INT(dec.env.records, 0);
+	T_EQ_INT(dec.env.kind, DECODE_KIND_EXECUTION);
+	T_EQ_STR(dec.env.topic, "execution");
+	/* records it would refuse are not looked at either */
+	n = slurp(own("bad_exec_missing_qty.json"));
+	T_REQUIRE(n > 0);
+	T_EQ_INT(decode_push(&dec, file_buf, (size_t)n, &env_only), 0);
+	T_EQ_INT(dec.env.rejects, 0);
+	T_EQ_INT(cap.n_rej, 0);
+	/* a control answer is still one */
+	T_EQ_INT(decode_push(&dec, "{\"op\":\"pong\",\"args\":[\"1700000000000\"]}", 38,
+	                     &env_only),
+	         1);
+	T_EQ_INT(cap.n_ctl, 1);
+	/* the whole message is still checked */
+	T_EQ_INT(decode_push(&dec, "{\"topic\":\"execution\",\"data\":[", 29, &env_only),
+	         FR_EINVAL);
 }
 
 TEST(decode_kind_names)

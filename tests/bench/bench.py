@@ -592,10 +592,44 @@ def push_and_wait(prefix, first_total, n, budget=None, backlog=None):
                 redis=redis_position())
 
 
+def cpu_by_role():
+    """CPU seconds used so far by each process of the bench, by role (utime +
+    stime of /proc/PID/stat, every thread of a process included)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % p) as f:
+                st = f.read()
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if int(p) == FR_PID:
+            role = "fillrelay"
+        elif cmd.startswith("postgres") or "/postgres " in cmd:
+            role = "PostgreSQL"
+        elif "redis-server" in cmd:
+            role = "Redis"
+        elif "bybit_peer.py" in cmd:
+            role = "peer"
+        elif int(p) == os.getpid():
+            role = "bench"
+        else:
+            continue
+        f = st[st.rindex(")") + 2:].split()
+        out[role] = out.get(role, 0.0) + (int(f[11]) + int(f[12])) / tick
+    return out
+
+
 def phase_thru(applied_before):
     log("throughput: %d fills" % N_THRU)
     st0 = proc_status(FR_PID)
+    cpu0, w0 = cpu_by_role(), time.time()
     r = push_and_wait("tp", applied_before, N_THRU)
+    cpu1, w1 = cpu_by_role(), time.time()
     st1 = proc_status(FR_PID)
     done = max(x for x in (r["pg"], r["rd"]) if x is not None) if (r["pg"] and r["rd"]) else None
     row("throughput: fills/s (PG committed + Redis visible)",
@@ -605,6 +639,18 @@ def phase_thru(applied_before):
            "%.2f" % r["rd"] if r["rd"] else "never(%s)" % r["redis"]))
     row("throughput: push rate into fillrelay", "%.0f fills/s" % (r["sent"] / r["pushed"]), "",
         "peer /push time with fillrelay reading (%.2f s)" % r["pushed"])
+    # Where the machine's CPU went: per fill, and what one full core would
+    # give each part alone (its own ceiling on this machine).
+    used = {k: cpu1.get(k, 0) - cpu0.get(k, 0) for k in cpu1}
+    ncpu = os.cpu_count() or 1
+    for role in ("fillrelay", "PostgreSQL", "Redis", "peer", "bench"):
+        if role in used and r["sent"]:
+            us = used[role] * 1e6 / r["sent"]
+            row("throughput: CPU per fill, %s" % role, "%.0f us" % us, "",
+                "%.1f CPU s in %.1f s; alone on one core: %.0f fills/s"
+                % (used[role], w1 - w0, 1e6 / us if us else float("inf")))
+    row("throughput: CPU used, all of the above", "%.0f%% of %d cores" % (
+        100 * sum(used.values()) / (w1 - w0) / ncpu, ncpu), "", "over the phase (push and drain)")
     log("RSS before/after throughput:", st0, st1)
     return r
 
