@@ -2071,6 +2071,8 @@ int pg_blk_open(struct pg *p, struct pg_blk *k)
 
 	k->p = p;
 	k->conn = NULL;
+	k->io = NULL;
+	k->changed = 0;
 	memcpy(vals, p->vals_, sizeof vals);
 	if (p->hostaddr_i_ >= 0 && !p->hostaddr_[0])
 		vals[p->hostaddr_i_] = NULL; /* a name: libpq looks it up (start-up only) */
@@ -2129,13 +2131,26 @@ int pg_blk_query(struct pg_blk *k, const char *sql, int nparams, const char *con
 	return rc < 0 ? rc : rows;
 }
 
-/* Runs one statement; returns the rows it affected (PQcmdTuples) or FR_EIO. */
+static int pg_rbio_sent(struct pg_rbio *io);
+
+/* Runs one statement; returns the rows it affected (PQcmdTuples) or FR_EIO.
+ * A pg_rbio's writer sends it and returns 0 (its answer is counted there). */
 static int pg_blk_run(struct pg_blk *k, const char *sql, const struct pg_params *pp)
 {
-	PGresult *r = PQexecParams(k->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->v : NULL, NULL,
-	                           NULL, 0);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	PGresult *r;
+	ExecStatusType st;
 	int rc;
+
+	if (k->io) {
+		if (!PQsendQueryParams(k->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->v : NULL, NULL,
+		                       NULL, 0)) {
+			pg_set_msg(k->p->msg, sizeof k->p->msg, PQerrorMessage(k->conn));
+			return FR_EIO;
+		}
+		return pg_rbio_sent(k->io);
+	}
+	r = PQexecParams(k->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->v : NULL, NULL, NULL, 0);
+	st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
 		pg_set_msg(k->p->msg, sizeof k->p->msg,
@@ -2310,4 +2325,433 @@ int pg_blk_bot_positions_keep(struct pg_blk *k, const char *account, const char 
 	pp_str(&pp, symbol);
 	pp_str(&pp, keep);
 	return pg_blk_run(k, pg_sql_botpos_keep, &pp);
+}
+
+/* ---- a rebuild's connections, on the loop --------------------------------- */
+
+static void pg_rbio_on_rd(struct loop *l, int fd, short revents, void *arg);
+static void pg_rbio_on_wr(struct loop *l, int fd, short revents, void *arg);
+
+/* see pg.h */
+void pg_rbio_init(struct pg_rbio *io, struct pg *p, struct loop *l)
+{
+	memset(io, 0, sizeof *io);
+	io->p = p;
+	io->loop = l;
+	io->rd.p = io->wr.p = p;
+	io->rd_fd_ = io->wr_fd_ = io->timer_ = io->step_ = -1;
+}
+
+/* see pg.h */
+int pg_rbio_busy(const struct pg_rbio *io)
+{
+	return io->state != PG_RBIO_IDLE;
+}
+
+static void pg_rbio_unwatch(struct pg_rbio *io, int *fd)
+{
+	if (*fd >= 0)
+		loop_fd_del(io->loop, *fd);
+	*fd = -1;
+}
+
+static void pg_rbio_close(struct pg_rbio *io)
+{
+	pg_rbio_unwatch(io, &io->rd_fd_);
+	pg_rbio_unwatch(io, &io->wr_fd_);
+	if (io->timer_ >= 0)
+		loop_timer_cancel(io->loop, io->timer_);
+	if (io->step_ >= 0)
+		loop_timer_cancel(io->loop, io->step_);
+	io->timer_ = io->step_ = -1;
+	if (io->rd.conn)
+		PQfinish(io->rd.conn);
+	if (io->wr.conn)
+		PQfinish(io->wr.conn);
+	io->rd.conn = io->wr.conn = NULL;
+	io->wr.io = NULL;
+	io->state = PG_RBIO_IDLE;
+}
+
+/* see pg.h */
+void pg_rbio_cancel(struct pg_rbio *io)
+{
+	pg_rbio_close(io);
+}
+
+static void pg_rbio_end(struct pg_rbio *io, int rc, const char *why)
+{
+	if (rc != 0 && why)
+		pg_set_msg(io->p->msg, sizeof io->p->msg, why);
+	pg_rbio_close(io);
+	io->on_done_(io->arg_, rc);
+}
+
+static void pg_rbio_on_stall(struct loop *l, int id, void *arg)
+{
+	struct pg_rbio *io = arg;
+
+	(void)l;
+	(void)id;
+	io->timer_ = -1;
+	pg_rbio_end(io, FR_EIO, io->state == PG_RBIO_CONNECTING
+	                            ? "rebuild: no connection to PostgreSQL in time"
+	                            : "rebuild: PostgreSQL stopped answering");
+}
+
+/* Something moved: the stall timer starts again. */
+static void pg_rbio_progress(struct pg_rbio *io)
+{
+	int ms = io->state == PG_RBIO_CONNECTING ? io->p->timeout_ms_ : PG_RBIO_STALL_MS;
+
+	if (io->timer_ >= 0)
+		loop_timer_cancel(io->loop, io->timer_);
+	io->timer_ = loop_timer_add(io->loop, ms, 0, pg_rbio_on_stall, io);
+}
+
+/* Watches conn's socket (it may change while connecting) for events. */
+static int pg_rbio_watch(struct pg_rbio *io, void *conn, int *fd, short events, loop_fd_fn fn)
+{
+	int s = PQsocket(conn);
+
+	if (s != *fd) {
+		pg_rbio_unwatch(io, fd);
+		if (s < 0 || loop_fd_add(io->loop, s, events, fn, io) != 0)
+			return FR_EFULL;
+		*fd = s;
+		return 0;
+	}
+	return loop_fd_events(io->loop, s, events);
+}
+
+/* The writer's events: answers always, the socket while output waits. */
+static int pg_rbio_wr_want(struct pg_rbio *io)
+{
+	int f = PQflush(io->wr.conn);
+
+	if (f < 0)
+		return FR_EIO;
+	return pg_rbio_watch(io, io->wr.conn, &io->wr_fd_, (short)(POLLIN | (f ? POLLOUT : 0)),
+	                     pg_rbio_on_wr);
+}
+
+static int pg_rbio_sent(struct pg_rbio *io)
+{
+	io->wr_inflight_++;
+	io->wr_unasked_ = 1;
+	if (pg_rbio_wr_want(io) != 0) {
+		pg_set_msg(io->p->msg, sizeof io->p->msg, PQerrorMessage(io->wr.conn));
+		return FR_EIO;
+	}
+	return 0;
+}
+
+static int pg_rbio_connect_one(struct pg_rbio *io, struct pg_blk *k)
+{
+	struct pg *p = io->p;
+	const char *vals[PG_PARAMS_MAX + 1];
+
+	memcpy(vals, p->vals_, sizeof vals);
+	if (p->hostaddr_i_ >= 0) {
+		if (!p->hostaddr_[0]) {
+			pg_set_msg(p->msg, sizeof p->msg, "rebuild: PostgreSQL's address is not known yet");
+			return FR_EIO;
+		}
+		vals[p->hostaddr_i_] = p->hostaddr_;
+	}
+	k->conn = PQconnectStartParams(p->keys_, vals, 0);
+	if (!k->conn || PQstatus(k->conn) == CONNECTION_BAD) {
+		pg_set_msg(p->msg, sizeof p->msg, k->conn ? PQerrorMessage(k->conn) : "out of memory");
+		return FR_EIO;
+	}
+	PQsetNoticeProcessor(k->conn, pg_notice, p);
+	return 0;
+}
+
+/* Both connected: BEGIN on the writer, the query on the reader. */
+static void pg_rbio_go(struct pg_rbio *io)
+{
+	if (PQsetnonblocking(io->rd.conn, 1) != 0 || PQsetnonblocking(io->wr.conn, 1) != 0 ||
+	    !PQenterPipelineMode(io->wr.conn)) {
+		pg_rbio_end(io, FR_EIO, PQerrorMessage(io->wr.conn));
+		return;
+	}
+	io->state = PG_RBIO_READING;
+	io->wr.io = io;
+	io->wr.changed = 0;
+	io->wr_got_ = io->wr_inflight_ = io->wr_unasked_ = 0;
+	pg_rbio_progress(io);
+	io->on_ready_(io->arg_);
+	if (!PQsendQueryParams(io->wr.conn, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) ||
+	    pg_rbio_wr_want(io) != 0) {
+		pg_rbio_end(io, FR_EIO, PQerrorMessage(io->wr.conn));
+		return;
+	}
+	if (!PQsendQueryParams(io->rd.conn, io->sql_, io->nparams_, NULL, io->params_, NULL, NULL,
+	                       0) ||
+	    !PQsetSingleRowMode(io->rd.conn) || PQflush(io->rd.conn) < 0 ||
+	    pg_rbio_watch(io, io->rd.conn, &io->rd_fd_, POLLIN, pg_rbio_on_rd) != 0)
+		pg_rbio_end(io, FR_EIO, PQerrorMessage(io->rd.conn));
+}
+
+/* One connection's PQconnectPoll step; the job goes on once both are up. */
+static void pg_rbio_connect_step(struct pg_rbio *io, struct pg_blk *k, int *fd, int *ok,
+                                 loop_fd_fn fn)
+{
+	short ev = 0;
+
+	switch (PQconnectPoll(k->conn)) {
+	case PGRES_POLLING_READING:
+		ev = POLLIN;
+		break;
+	case PGRES_POLLING_WRITING:
+		ev = POLLOUT;
+		break;
+	case PGRES_POLLING_OK:
+		*ok = 1;
+		ev = POLLIN;
+		break;
+	default:
+		pg_rbio_end(io, FR_EIO, PQerrorMessage(k->conn));
+		return;
+	}
+	if (pg_rbio_watch(io, k->conn, fd, ev, fn) != 0) {
+		pg_rbio_end(io, FR_EIO, "rebuild: no loop slot for a PostgreSQL socket");
+		return;
+	}
+	if (io->rd_ok_ && io->wr_ok_)
+		pg_rbio_go(io);
+}
+
+/* see pg.h */
+int pg_rbio_start(struct pg_rbio *io, const char *sql, int nparams, const char *const *params,
+                  void (*on_ready)(void *arg), pg_row_fn on_row, int (*on_end)(void *arg),
+                  void (*on_done)(void *arg, int rc), void *arg)
+{
+	int rc;
+
+	if (io->state != PG_RBIO_IDLE) {
+		pg_set_msg(io->p->msg, sizeof io->p->msg, "rebuild: one is already running");
+		return FR_EINVAL;
+	}
+	io->sql_ = sql;
+	io->nparams_ = nparams;
+	io->params_ = params;
+	io->on_ready_ = on_ready;
+	io->on_row_ = on_row;
+	io->on_end_ = on_end;
+	io->on_done_ = on_done;
+	io->arg_ = arg;
+	io->rd_ok_ = io->wr_ok_ = 0;
+	io->state = PG_RBIO_CONNECTING;
+	rc = pg_rbio_connect_one(io, &io->rd);
+	if (rc == 0)
+		rc = pg_rbio_connect_one(io, &io->wr);
+	if (rc == 0 && (pg_rbio_watch(io, io->rd.conn, &io->rd_fd_, POLLOUT, pg_rbio_on_rd) != 0 ||
+	                pg_rbio_watch(io, io->wr.conn, &io->wr_fd_, POLLOUT, pg_rbio_on_wr) != 0))
+		rc = FR_EFULL;
+	if (rc != 0) {
+		if (rc == FR_EFULL)
+			pg_set_msg(io->p->msg, sizeof io->p->msg,
+			           "rebuild: no loop slot for a PostgreSQL socket");
+		pg_rbio_close(io);
+		return rc;
+	}
+	pg_rbio_progress(io);
+	return 0;
+}
+
+static void pg_rbio_read(struct pg_rbio *io);
+
+static void pg_rbio_on_step(struct loop *l, int id, void *arg)
+{
+	struct pg_rbio *io = arg;
+
+	(void)l;
+	(void)id;
+	io->step_ = -1;
+	if (io->state == PG_RBIO_READING)
+		pg_rbio_read(io);
+}
+
+/* Rows as libpq holds them, PG_RBIO_ROWS_STEP at most per loop iteration;
+ * the reader's socket is watched only while libpq needs more input, so what
+ * libpq buffers stays about one read (a long history never sits in memory).
+ * A step waits while the writer still has output for the server or the
+ * caller says so (may_read): memory stays bounded when a sink is slower. */
+static void pg_rbio_read(struct pg_rbio *io)
+{
+	PGconn *c = io->rd.conn;
+	const char *row[64];
+	int n = 0, done = 0, f = PQflush(io->wr.conn);
+
+	if (f != 0 || io->wr_inflight_ >= PG_RBIO_INFLIGHT_MAX ||
+	    (io->may_read_ && !io->may_read_(io->arg_))) {
+		if (f < 0) {
+			pg_rbio_end(io, FR_EIO, PQerrorMessage(io->wr.conn));
+			return;
+		}
+		if (pg_rbio_watch(io, c, &io->rd_fd_, 0, pg_rbio_on_rd) != 0 || pg_rbio_wr_want(io) != 0) {
+			pg_rbio_end(io, FR_EIO, "rebuild: no loop slot for a PostgreSQL socket");
+			return;
+		}
+		if (io->step_ < 0)
+			io->step_ = loop_timer_add(io->loop, PG_RBIO_WAIT_MS, 0, pg_rbio_on_step, io);
+		return;
+	}
+	while (n < PG_RBIO_ROWS_STEP && io->wr_inflight_ < PG_RBIO_INFLIGHT_MAX && !PQisBusy(c)) {
+		PGresult *r = PQgetResult(c);
+		ExecStatusType st;
+
+		if (!r) {
+			done = 1;
+			break;
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_SINGLE_TUPLE) {
+			int k = PQnfields(r), rc;
+
+			if (k > (int)(sizeof row / sizeof row[0]))
+				k = (int)(sizeof row / sizeof row[0]);
+			for (int i = 0; i < k; i++)
+				row[i] = PQgetisnull(r, 0, i) ? NULL : PQgetvalue(r, 0, i);
+			rc = io->on_row_(io->arg_, k, row);
+			PQclear(r);
+			n++;
+			if (rc < 0 || io->state != PG_RBIO_READING) {
+				if (io->state == PG_RBIO_READING)
+					pg_rbio_end(io, FR_EIO, NULL);
+				return;
+			}
+			continue;
+		}
+		if (st != PGRES_TUPLES_OK) {
+			char why[ERR_MSG_MAX];
+
+			pg_set_msg(why, sizeof why, PQresultErrorMessage(r));
+			PQclear(r);
+			pg_rbio_end(io, FR_EIO, why);
+			return;
+		}
+		PQclear(r);
+	}
+	if (n)
+		pg_rbio_progress(io);
+	/* The server holds its answers until asked (no Sync inside the
+	 * transaction): ask, so they come back and the in-flight count falls. */
+	if (io->wr_unasked_) {
+		io->wr_unasked_ = 0;
+		if (!PQsendFlushRequest(io->wr.conn) || pg_rbio_wr_want(io) != 0) {
+			pg_rbio_end(io, FR_EIO, PQerrorMessage(io->wr.conn));
+			return;
+		}
+	}
+	if (!done) {
+		/* libpq may hold more rows: on at the next iteration (or once the
+		 * writer's answers came back) without waiting for the socket */
+		int more = n >= PG_RBIO_ROWS_STEP || io->wr_inflight_ >= PG_RBIO_INFLIGHT_MAX;
+
+		if (pg_rbio_watch(io, c, &io->rd_fd_, more ? 0 : POLLIN, pg_rbio_on_rd) != 0) {
+			pg_rbio_end(io, FR_EIO, "rebuild: no loop slot for a PostgreSQL socket");
+			return;
+		}
+		if (more && io->step_ < 0)
+			io->step_ = loop_timer_add(io->loop, 0, 0, pg_rbio_on_step, io);
+		return;
+	}
+	/* Every row is in: the last writes, then COMMIT and the one Sync. */
+	pg_rbio_unwatch(io, &io->rd_fd_);
+	PQfinish(c);
+	io->rd.conn = NULL;
+	if (io->on_end_(io->arg_) < 0) {
+		pg_rbio_end(io, FR_EIO, NULL);
+		return;
+	}
+	if (io->state != PG_RBIO_READING)
+		return;
+	io->state = PG_RBIO_COMMITTING;
+	if (!PQsendQueryParams(io->wr.conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQpipelineSync(io->wr.conn) || pg_rbio_wr_want(io) != 0)
+		pg_rbio_end(io, FR_EIO, PQerrorMessage(io->wr.conn));
+}
+
+static void pg_rbio_on_rd(struct loop *l, int fd, short revents, void *arg)
+{
+	struct pg_rbio *io = arg;
+
+	(void)l;
+	(void)fd;
+	(void)revents;
+	if (io->state == PG_RBIO_CONNECTING) {
+		pg_rbio_connect_step(io, &io->rd, &io->rd_fd_, &io->rd_ok_, pg_rbio_on_rd);
+		return;
+	}
+	if (!PQconsumeInput(io->rd.conn)) {
+		pg_rbio_end(io, FR_EIO, PQerrorMessage(io->rd.conn));
+		return;
+	}
+	pg_rbio_read(io);
+}
+
+/* The writer's answers: rows changed add up; the first failure ends the job
+ * (the transaction is rolled back when the connection closes); the Sync
+ * after COMMIT ends it well. */
+static void pg_rbio_answers(struct pg_rbio *io)
+{
+	PGconn *c = io->wr.conn;
+
+	while (!PQisBusy(c)) {
+		PGresult *r = PQgetResult(c);
+		ExecStatusType st;
+
+		if (!r) {
+			if (!io->wr_got_)
+				return;
+			io->wr_got_ = 0;
+			continue;
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			if (io->state == PG_RBIO_COMMITTING)
+				pg_rbio_end(io, 0, NULL);
+			return;
+		}
+		io->wr_got_ = 1;
+		if (io->wr_inflight_ > 0)
+			io->wr_inflight_--;
+		if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+			io->wr.changed += (uint64_t)atoi(PQcmdTuples(r));
+			PQclear(r);
+			pg_rbio_progress(io);
+			continue;
+		}
+		{
+			char why[ERR_MSG_MAX];
+
+			pg_set_msg(why, sizeof why, PQresultErrorMessage(r));
+			PQclear(r);
+			pg_rbio_end(io, FR_EIO, why);
+			return;
+		}
+	}
+}
+
+static void pg_rbio_on_wr(struct loop *l, int fd, short revents, void *arg)
+{
+	struct pg_rbio *io = arg;
+
+	(void)l;
+	(void)fd;
+	if (io->state == PG_RBIO_CONNECTING) {
+		pg_rbio_connect_step(io, &io->wr, &io->wr_fd_, &io->wr_ok_, pg_rbio_on_wr);
+		return;
+	}
+	if ((revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(io->wr.conn)) {
+		pg_rbio_end(io, FR_EIO, PQerrorMessage(io->wr.conn));
+		return;
+	}
+	pg_rbio_answers(io);
+	if (io->state != PG_RBIO_IDLE && pg_rbio_wr_want(io) != 0)
+		pg_rbio_end(io, FR_EIO, PQerrorMessage(io->wr.conn));
 }

@@ -406,21 +406,30 @@ typedef int (*pg_row_fn)(void *arg, int ncols, const char *const *vals);
  */
 int pg_query_blocking(struct pg *p, const char *sql, pg_row_fn fn, void *arg);
 
-/* ---- blocking statements, for rebuilds ----------------------------------- */
+/* ---- statements of rebuilds ------------------------------------------------ */
 
 /*
  * A connection of its own, BLOCKING, like pg_query_blocking's (same keywords,
- * the numeric hostaddr when known): for rebuilding a symbol's derived rows
- * (sink.h "Late fills", the rebuild verb). Every call waits for the server.
+ * the numeric hostaddr when known): start-up reads and the rebuild verb's
+ * list of symbols. Every call waits for the server. The writers below write
+ * a symbol's rebuilt derived rows (sink.h "Late fills") on a pg_rbio's
+ * writer, or on a blocking connection.
  * The writers below change a row only when a value differs (IS DISTINCT FROM)
  * and return the number of rows they inserted, updated or deleted, so a
  * rebuild of an already correct symbol reports 0. Errors: FR_EIO with the
  * reason in p->msg (not sticky). The connection is the caller's: one
  * pg_blk_close per successful pg_blk_open. libpq allocates (the arena).
+ * The writers also feed a pg_rbio's writer (below): there they send and
+ * return 0, and what they change adds up in its k->changed.
  */
+struct pg_rbio;
+
 struct pg_blk {
 	struct pg *p;
 	void *conn; /* PGconn, NULL when closed */
+	/* a pg_rbio's writer: statements are sent, not waited for */
+	struct pg_rbio *io;
+	uint64_t changed; /* rows the answered statements changed (pg_rbio) */
 };
 
 int pg_blk_open(struct pg *p, struct pg_blk *k);
@@ -453,5 +462,65 @@ int pg_blk_bot_position(struct pg_blk *k, const struct book_position *q);
  * "BOT:POSITIONIDX" is not in keep (comma-separated). */
 int pg_blk_bot_positions_keep(struct pg_blk *k, const char *account, const char *category,
                               const char *symbol, const char *keep);
+
+/* ---- a rebuild's connections, on the loop -------------------------------- */
+
+/*
+ * Two connections of its own, non-blocking, driven by the loop, so a rebuild
+ * of a long symbol history does not stop it (`run` keeps reading the
+ * exchange, pinging and journaling meanwhile): a reader streaming one query's
+ * rows (single-row mode) and a writer in pipeline mode inside one
+ * transaction (BEGIN, what the pg_blk writers send on wr, COMMIT; one Sync),
+ * whose statements are sent without waiting for their answers.
+ *
+ * pg_rbio_start connects both (to the numeric hostaddr the main connection
+ * uses: no lookup), then calls on_ready (the caller resets what it is about
+ * to rebuild) and sends BEGIN and the query. Rows go to on_row as they
+ * arrive, at most PG_RBIO_ROWS_STEP per loop iteration; a negative return
+ * fails the job. A step waits while the writer's output has not reached the
+ * server yet or PG_RBIO_INFLIGHT_MAX of its statements await an answer, or
+ * while may_read (set by the caller, may be NULL) says 0: memory stays
+ * bounded whatever the length of the history. After the last row on_end makes the last writes (negative:
+ * fail), then COMMIT goes out; on_done(arg, 0) comes once the server has
+ * committed, or on_done(arg, FR_EIO) at the first failure -- a refused
+ * connection or statement, PG_RBIO_STALL_MS without an answer -- with the
+ * reason in p->msg. Before on_done both connections are closed (an
+ * unfinished transaction is rolled back by the server) and nothing else is
+ * called. One job at a time per struct; pg_rbio_cancel ends one silently.
+ */
+#define PG_RBIO_ROWS_STEP 256
+#define PG_RBIO_STALL_MS 30000
+#define PG_RBIO_WAIT_MS 5 /* a step waiting for the writer or may_read looks again */
+#define PG_RBIO_INFLIGHT_MAX 64 /* writer statements unanswered (libpq keeps each one's text) */
+
+enum pg_rbio_state { PG_RBIO_IDLE = 0, PG_RBIO_CONNECTING, PG_RBIO_READING, PG_RBIO_COMMITTING };
+
+struct pg_rbio {
+	struct pg *p;
+	struct loop *loop;
+	struct pg_blk rd, wr; /* wr: where the caller's writes go */
+	enum pg_rbio_state state;
+	/* private */
+	int rd_fd_, wr_fd_, rd_ok_, wr_ok_, wr_got_, wr_inflight_, wr_unasked_, timer_, step_;
+	const char *sql_;
+	int nparams_;
+	const char *const *params_;
+	pg_row_fn on_row_;
+	void (*on_ready_)(void *arg);
+	int (*on_end_)(void *arg);
+	void (*on_done_)(void *arg, int rc);
+	void *arg_;
+	int (*may_read_)(void *arg); /* set after pg_rbio_init; NULL: always */
+};
+
+void pg_rbio_init(struct pg_rbio *io, struct pg *p, struct loop *l);
+/* 0 started, or FR_EIO/FR_EFULL (nothing started, on_done not called),
+ * FR_EINVAL when a job runs already.
+ * sql and params must stay valid until on_done. */
+int pg_rbio_start(struct pg_rbio *io, const char *sql, int nparams, const char *const *params,
+                  void (*on_ready)(void *arg), pg_row_fn on_row, int (*on_end)(void *arg),
+                  void (*on_done)(void *arg, int rc), void *arg);
+int pg_rbio_busy(const struct pg_rbio *io);
+void pg_rbio_cancel(struct pg_rbio *io);
 
 #endif

@@ -1526,6 +1526,12 @@ enum rds_state rds_state(const struct rds *r)
 }
 
 /* see rds.h */
+int rds_backlog(const struct rds *r)
+{
+	return r->q_n;
+}
+
+/* see rds.h */
 int rds_idle(const struct rds *r)
 {
 	return r->state == RDS_READY && !r->rewrite_active && !r->rewrite_again && r->q_n == 0 &&

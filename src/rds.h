@@ -339,6 +339,8 @@ void rds_set_origin(struct rds *r, uint64_t t0_us);
 int rds_exchange_position(struct rds *r, const char *account, const struct decode_position *p);
 
 enum rds_state rds_state(const struct rds *r);
+/* Commands queued and not yet handed to hiredis (at most RDS_QUEUE_MAX). */
+int rds_backlog(const struct rds *r);
 /* READY, rewrite done, nothing queued and no reply awaited. */
 int rds_idle(const struct rds *r);
 

@@ -480,8 +480,15 @@ static int sink_move_one(struct sink *s, uint64_t seq)
 /* ---- rebuilds ------------------------------------------------------------ */
 
 /* see sink.h */
+static int sink_rb_may_read(void *arg)
+{
+	struct sink_rebuild *rb = arg;
+
+	return !rb->may_read || rb->may_read(rb->ctx);
+}
+
 void sink_rebuild_init(struct sink_rebuild *rb, const struct cfg *c, struct book *b,
-                       struct pg *p, sink_rebuilt_fn fn, void *ctx)
+                       struct pg *p, struct loop *l, sink_rebuilt_fn fn, void *ctx)
 {
 	rb->cfg = c;
 	rb->book = b;
@@ -490,8 +497,9 @@ void sink_rebuild_init(struct sink_rebuild *rb, const struct cfg *c, struct book
 	rb->ctx = ctx;
 	rb->symbols = rb->fills = rb->changed = rb->skipped = 0;
 	rb->stored_ = NULL;
-	rb->w_.conn = NULL;
-	rb->w_.p = p;
+	rb->may_read = NULL;
+	pg_rbio_init(&rb->io_, p, l);
+	rb->io_.may_read_ = sink_rb_may_read;
 }
 
 /* Adds a write's result: rows changed, or the error that stops the rebuild. */
@@ -581,9 +589,9 @@ static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct de
 		pg_derived_from_book(&d, r);
 	if (sink_rb_unchanged(rb, st == BOOK_APPLIED ? &d : NULL, st == BOOK_APPLIED ? r : NULL))
 		rb->skipped++;
-	else if (sink_rb_count(rb, pg_blk_fill_derived(&rb->w_, rb->account_, x->exec_id,
+	else if (sink_rb_count(rb, pg_blk_fill_derived(&rb->io_.wr, rb->account_, x->exec_id,
 	                                               st == BOOK_APPLIED ? &d : NULL)) ||
-	         sink_rb_count(rb, pg_blk_allocs(&rb->w_, rb->account_, x->exec_id,
+	         sink_rb_count(rb, pg_blk_allocs(&rb->io_.wr, rb->account_, x->exec_id,
 	                                         st == BOOK_APPLIED ? r : NULL)))
 		return rb->err_;
 	if (st != BOOK_APPLIED)
@@ -591,7 +599,7 @@ static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct de
 	rb->last_x_ = *x;
 	rb->have_last_ = 1;
 	for (int i = 0; i < r->trips_n; i++) {
-		if (sink_rb_count(rb, pg_blk_trip(&rb->w_, &r->trips[i])))
+		if (sink_rb_count(rb, pg_blk_trip(&rb->io_.wr, &r->trips[i])))
 			return rb->err_;
 		sink_rb_keep(rb, &r->trips[i]);
 	}
@@ -645,13 +653,13 @@ static int sink_rb_finish(struct sink_rebuild *rb, const char *account, const ch
 		if (strcmp(q->account, account) || strcmp(q->category, category) ||
 		    strcmp(q->symbol, symbol))
 			continue;
-		if (sink_rb_count(rb, pg_blk_bot_position(&rb->w_, q)))
+		if (sink_rb_count(rb, pg_blk_bot_position(&rb->io_.wr, q)))
 			return rb->err_;
 		if (used + BOOK_BOT_MAX + 24 < sizeof keep)
 			used += (size_t)snprintf(keep + used, sizeof keep - used, "%s%s:%d",
 			                         used ? "," : "", q->bot, q->position_idx);
 	}
-	if (sink_rb_count(rb, pg_blk_bot_positions_keep(&rb->w_, account, category, symbol, keep)))
+	if (sink_rb_count(rb, pg_blk_bot_positions_keep(&rb->io_.wr, account, category, symbol, keep)))
 		return rb->err_;
 	used = 0;
 	keep[0] = 0;
@@ -659,7 +667,7 @@ static int sink_rb_finish(struct sink_rebuild *rb, const char *account, const ch
 		used += (size_t)snprintf(keep + used, sizeof keep - used, "%s%s:%lld",
 		                         used ? "," : "", rb->keep_[i].bot,
 		                         (long long)rb->keep_[i].max_seq);
-	return sink_rb_count(rb, pg_blk_trips_keep(&rb->w_, account, category, symbol, keep));
+	return sink_rb_count(rb, pg_blk_trips_keep(&rb->io_.wr, account, category, symbol, keep));
 }
 
 static const char sink_rb_sql[] =
@@ -719,46 +727,98 @@ static void sink_rb_flat(struct sink_rebuild *rb)
 	}
 }
 
+static void sink_rb_ready(void *arg)
+{
+	struct sink_rebuild *rb = arg;
+
+	sink_rb_held(rb, rb->sym_[0], rb->sym_[1], rb->sym_[2]);
+	book_reset_symbol(rb->book, rb->sym_[0], rb->sym_[1], rb->sym_[2]);
+}
+
+static int sink_rb_end(void *arg)
+{
+	struct sink_rebuild *rb = arg;
+
+	return sink_rb_finish(rb, rb->sym_[0], rb->sym_[1], rb->sym_[2]);
+}
+
+static void sink_rb_done(void *arg, int rc)
+{
+	struct sink_rebuild *rb = arg;
+
+	if (rc == 0) {
+		rb->changed += rb->io_.wr.changed;
+		sink_rb_flat(rb);
+		rb->symbols++;
+	} else {
+		rb->changed = rb->changed0_;
+	}
+	rb->done_(rb->done_ctx_, rc == 0 ? 0 : FR_EIO);
+}
+
+/* see sink.h */
+int sink_rebuild_start(struct sink_rebuild *rb, const char *account, const char *category,
+                       const char *symbol, void (*done)(void *ctx, int rc), void *done_ctx)
+{
+	const char *in[3] = { account, category, symbol };
+
+	for (int i = 0; i < 3; i++) {
+		sink_copy(rb->sym_[i], sizeof rb->sym_[i], in[i]);
+		rb->params_[i] = rb->sym_[i];
+	}
+	rb->err_ = 0;
+	rb->keep_n_ = 0;
+	rb->have_last_ = 0;
+	rb->account_ = rb->sym_[0];
+	rb->changed0_ = rb->changed;
+	rb->done_ = done;
+	rb->done_ctx_ = done_ctx;
+	return pg_rbio_start(&rb->io_, sink_rb_sql, 3, rb->params_, sink_rb_ready, sink_rb_row,
+	                     sink_rb_end, sink_rb_done, rb);
+}
+
+/* see sink.h */
+int sink_rebuild_busy(const struct sink_rebuild *rb)
+{
+	return pg_rbio_busy(&rb->io_);
+}
+
+/* see sink.h */
+void sink_rebuild_cancel(struct sink_rebuild *rb)
+{
+	pg_rbio_cancel(&rb->io_);
+}
+
+static void sink_rb_waited(void *ctx, int rc)
+{
+	struct sink_rebuild *rb = ctx;
+
+	rb->waiting_ = 0;
+	rb->wait_rc_ = rc;
+}
+
 /* see sink.h */
 int sink_rebuild_symbol(struct sink_rebuild *rb, const char *account, const char *category,
                         const char *symbol)
 {
-	const char *params[3] = { account, category, symbol };
-	struct pg_blk rd;
-	uint64_t changed0 = rb->changed;
-	int rc;
+	if (sink_rebuild_start(rb, account, category, symbol, sink_rb_waited, rb) != 0)
+		return FR_EIO;
+	rb->waiting_ = 1;
+	while (rb->waiting_)
+		if (loop_run_once(rb->io_.loop, 1000) == FR_EIO) {
+			sink_rebuild_cancel(rb);
+			return FR_EIO;
+		}
+	return rb->wait_rc_;
+}
 
-	rb->err_ = 0;
-	rb->keep_n_ = 0;
-	rb->have_last_ = 0;
-	rb->account_ = account;
-	if (pg_blk_open(rb->pg, &rd) != 0)
-		return FR_EIO;
-	if (pg_blk_open(rb->pg, &rb->w_) != 0) {
-		pg_blk_close(&rd);
-		return FR_EIO;
-	}
-	rc = pg_blk_exec(&rb->w_, "BEGIN");
-	if (rc == 0) {
-		sink_rb_held(rb, account, category, symbol);
-		book_reset_symbol(rb->book, account, category, symbol);
-		rc = pg_blk_query(&rd, sink_rb_sql, 3, params, sink_rb_row, rb);
-	}
-	if (rc >= 0)
-		rc = sink_rb_finish(rb, account, category, symbol);
-	if (rc >= 0)
-		rc = pg_blk_exec(&rb->w_, "COMMIT");
-	else
-		pg_blk_exec(&rb->w_, "ROLLBACK");
-	pg_blk_close(&rb->w_);
-	pg_blk_close(&rd);
-	if (rc < 0) {
-		rb->changed = changed0;
-		return FR_EIO;
-	}
-	sink_rb_flat(rb);
-	rb->symbols++;
-	return 0;
+/* Redis keeps up with what a rebuild re-applies: its queue is never filled
+ * (a full one drops publishes; the state would only come back by a rewrite). */
+static int sink_rb_room(void *ctx)
+{
+	const struct sink *s = ctx;
+
+	return rds_backlog(s->rds) < RDS_QUEUE_MAX / 4; /* a step adds PG_RBIO_ROWS_STEP or so */
 }
 
 static void sink_rebuilt_rds(void *ctx, const char *account, const struct decode_exec *x,
@@ -798,33 +858,52 @@ static void sink_rebuild_wake(struct loop *l, int id, void *arg)
 	(void)arg; /* only wakes the loop: the next before-sleep step retries */
 }
 
-/* Rebuilds the dirty symbols once PostgreSQL holds all their fills. */
+static void sink_rebuild_failed(struct sink *s)
+{
+	const struct sink_dirty_ *e = &s->dirty_[0];
+
+	s->stats.rebuild_failures++;
+	s->rebuild_after_ms_ = sink_now(s) + SINK_REBUILD_RETRY_MS;
+	log_warn("rebuild of a symbol failed: retried", LS("account", e->account),
+	         LS("symbol", e->symbol), LS("error", s->pg->msg));
+	loop_timer_add(s->loop, SINK_REBUILD_RETRY_MS, 0, sink_rebuild_wake, s);
+}
+
+/* The rebuild of dirty_[0] ended; the next starts from the before-sleep step. */
+static void sink_rebuilt(void *ctx, int rc)
+{
+	struct sink *s = ctx;
+	const struct sink_dirty_ *e = &s->dirty_[0];
+
+	if (rc != 0) {
+		sink_rebuild_failed(s);
+		return;
+	}
+	s->stats.rebuilds++;
+	log_info("symbol rebuilt in exchange order", LS("account", e->account),
+	         LS("category", e->category), LS("symbol", e->symbol),
+	         LI("fills", s->rb_.fills - s->rb_fills0_),
+	         LI("unchanged", s->rb_.skipped - s->rb_skipped0_),
+	         LI("rows_changed", s->rb_.changed - s->rb_.changed0_),
+	         LI("duration_ms", sink_now(s) - s->rb_started_ms_));
+	memmove(&s->dirty_[0], &s->dirty_[1], sizeof s->dirty_[0] * (size_t)(s->dirty_n_ - 1));
+	s->dirty_n_--;
+}
+
+/* Starts rebuilding the first dirty symbol once PostgreSQL holds all its
+ * fills (every batch committed), one symbol at a time. */
 static void sink_rebuild_dirty(struct sink *s)
 {
-	int64_t now = sink_now(s);
+	const struct sink_dirty_ *e = &s->dirty_[0];
 
-	if (!pg_ready(s->pg) || !pg_drained(s->pg) || now < s->rebuild_after_ms_)
+	if (s->dirty_n_ == 0 || sink_rebuild_busy(&s->rb_) || !pg_ready(s->pg) ||
+	    !pg_drained(s->pg) || sink_now(s) < s->rebuild_after_ms_)
 		return;
-	while (s->dirty_n_ > 0) {
-		struct sink_dirty_ *e = &s->dirty_[0];
-		uint64_t fills0 = s->rb_.fills, changed0 = s->rb_.changed, skipped0 = s->rb_.skipped;
-
-		if (sink_rebuild_symbol(&s->rb_, e->account, e->category, e->symbol) != 0) {
-			s->stats.rebuild_failures++;
-			s->rebuild_after_ms_ = now + SINK_REBUILD_RETRY_MS;
-			log_warn("rebuild of a symbol failed: retried", LS("account", e->account),
-			         LS("symbol", e->symbol), LS("error", s->pg->msg));
-			loop_timer_add(s->loop, SINK_REBUILD_RETRY_MS, 0, sink_rebuild_wake, s);
-			return;
-		}
-		s->stats.rebuilds++;
-		log_info("symbol rebuilt in exchange order", LS("account", e->account),
-		         LS("category", e->category), LS("symbol", e->symbol),
-		         LI("fills", s->rb_.fills - fills0), LI("unchanged", s->rb_.skipped - skipped0),
-		         LI("rows_changed", s->rb_.changed - changed0));
-		memmove(&s->dirty_[0], &s->dirty_[1], sizeof s->dirty_[0] * (size_t)(s->dirty_n_ - 1));
-		s->dirty_n_--;
-	}
+	s->rb_fills0_ = s->rb_.fills;
+	s->rb_skipped0_ = s->rb_.skipped;
+	s->rb_started_ms_ = sink_now(s);
+	if (sink_rebuild_start(&s->rb_, e->account, e->category, e->symbol, sink_rebuilt, s) != 0)
+		sink_rebuild_failed(s);
 }
 
 /*
@@ -1255,7 +1334,8 @@ int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *
 	s->ckpt_ms_ = 0;
 	s->ckpt_timer_ = s->ckpt_poll_ = -1;
 	s->committed_seq_ = 0;
-	sink_rebuild_init(&s->rb_, c, b, p, sink_rebuilt_rds, s);
+	sink_rebuild_init(&s->rb_, c, b, p, l, sink_rebuilt_rds, s);
+	s->rb_.may_read = sink_rb_room;
 	s->cfg = c;
 	s->loop = l;
 	s->book = b;
@@ -1293,6 +1373,7 @@ void sink_close(struct sink *s)
 {
 	if (!s->open)
 		return;
+	sink_rebuild_cancel(&s->rb_); /* the symbol is rebuilt at the next start */
 	journal_sync(&s->j);
 	sink_ckpt_force(s);
 	sink_ckpt_cancel(s);
@@ -1303,6 +1384,7 @@ void sink_close(struct sink *s)
 /* see sink.h */
 void sink_abandon(struct sink *s)
 {
+	sink_rebuild_cancel(&s->rb_);
 	sink_ckpt_cancel(s);
 	journal_close(&s->j);
 	s->open = 0;

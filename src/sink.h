@@ -101,10 +101,13 @@
  * transaction; every APPLIED result reported to rds with RDS_NO_PUBLISH,
  * whose equal versions overwrite) and then moves on. So a symbol ends exactly
  * as if its fills had arrived in exchange order, in PostgreSQL and in Redis.
- * The rebuild runs over BLOCKING libpq connections of its own (two: one
- * streams the fills, one writes): the loop stalls for the rebuild of one
- * symbol (connect + about 3 statements per fill); a failed rebuild (logged)
- * keeps the symbol dirty and is tried again after SINK_REBUILD_RETRY_MS.
+ * The rebuild runs on the loop over two non-blocking connections of its own
+ * (pg.h, pg_rbio: one streams the fills, one writes in a pipeline), a few
+ * hundred fills per loop iteration, so the loop goes on reading the exchange,
+ * pinging and journaling while a long history is re-applied; records of
+ * other symbols keep moving until the first of a dirty symbol. A failed
+ * rebuild (logged) keeps the symbol dirty and is tried again after
+ * SINK_REBUILD_RETRY_MS.
  * Redis follows the rebuild: every re-applied fill's positions are written
  * (equal versions overwrite), a bot that no longer holds the symbol gets its
  * key written flat, and a late fill that was new to PostgreSQL is published
@@ -220,13 +223,20 @@ struct sink_rebuild {
 	struct pg *pg;
 	sink_rebuilt_fn fn; /* may be NULL */
 	void *ctx;
+	int (*may_read)(void *ctx); /* NULL, or 0 while fn's consumer is busy: rows wait */
 	uint64_t symbols, fills, changed;
 	uint64_t skipped; /* fills whose stored derived columns were already right */
 	/* private */
 	const char *const *stored_; /* the row being re-applied: its stored derived columns */
 	const char *account_;
 	int err_;
-	struct pg_blk w_;
+	struct pg_rbio io_; /* io_.wr: the writes */
+	char sym_[3][DECODE_SYMBOL_MAX > CFG_NAME_MAX ? DECODE_SYMBOL_MAX : CFG_NAME_MAX];
+	const char *params_[3]; /* account, category, symbol: sym_ */
+	uint64_t changed0_;
+	void (*done_)(void *ctx, int rc);
+	void *done_ctx_;
+	int waiting_, wait_rc_; /* sink_rebuild_symbol */
 	int have_order_;
 	struct book_order order_;
 	int keep_n_; /* bots with closed round trips in this symbol */
@@ -294,6 +304,8 @@ struct sink {
 	struct sink_late_pub_ late_pub_[SINK_LATE_PUB_MAX];
 	uint64_t committed_seq_;   /* journal sequence PostgreSQL holds up to */
 	struct sink_rebuild rb_;
+	uint64_t rb_fills0_, rb_skipped0_; /* at the rebuild's start: its log line */
+	int64_t rb_started_ms_;
 	struct journal_iter it_;
 	struct journal j;
 	struct decode d;
@@ -354,17 +366,28 @@ int sink_healthy(const struct sink *s);
 /* Symbols waiting for a rebuild (see "Late fills"): 0 when none is held. */
 int sink_dirty(const struct sink *s);
 
-/* Prepares rb (counters zeroed): b and p as for the sink; fn may be NULL. */
+/* Prepares rb (counters zeroed): b and p as for the sink, on loop l; fn may
+ * be NULL. */
 void sink_rebuild_init(struct sink_rebuild *rb, const struct cfg *c, struct book *b,
-                       struct pg *p, sink_rebuilt_fn fn, void *ctx);
+                       struct pg *p, struct loop *l, sink_rebuilt_fn fn, void *ctx);
 
 /*
- * Rebuilds (account, category, symbol) from trading.fills (see "Late fills"),
- * BLOCKING: resets the symbol in the book, re-applies its stored fills in
- * exchange order, writes every derived row that differs in one transaction.
- * Returns 0, or FR_EIO (a connection or statement failed: rolled back; the
- * reason in pg->msg; the book then holds the fills read so far).
+ * Starts rebuilding (account, category, symbol) from trading.fills (see "Late
+ * fills") on the loop: once connected, resets the symbol in the book,
+ * re-applies its stored fills in exchange order as they stream in and writes
+ * every derived row that differs, in one transaction. done(done_ctx, rc)
+ * ends it: 0, or FR_EIO (a connection or statement failed: rolled back; the
+ * reason in pg->msg; the book then holds the fills read so far). Returns 0
+ * started, or FR_EIO/FR_EFULL (not started; done not called). The strings
+ * are copied. One rebuild at a time (sink_rebuild_busy).
  */
+int sink_rebuild_start(struct sink_rebuild *rb, const char *account, const char *category,
+                       const char *symbol, void (*done)(void *ctx, int rc), void *done_ctx);
+int sink_rebuild_busy(const struct sink_rebuild *rb);
+void sink_rebuild_cancel(struct sink_rebuild *rb);
+
+/* The same, waiting for it: runs the loop until the rebuild ends (for the
+ * rebuild verb, which has nothing else to do). 0 or FR_EIO. */
 int sink_rebuild_symbol(struct sink_rebuild *rb, const char *account, const char *category,
                         const char *symbol);
 

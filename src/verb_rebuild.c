@@ -164,7 +164,7 @@ int verb_rebuild(const struct cfg *c)
 		resolv_close(&rbv_resolv);
 		return EX_SOFTWARE;
 	}
-	sink_rebuild_init(&rbv_rb, c, &rbv_book, &rbv_pg, rbv_rds_fill, NULL);
+	sink_rebuild_init(&rbv_rb, c, &rbv_book, &rbv_pg, &rbv_loop, rbv_rds_fill, NULL);
 	for (int i = 0; i < rbv_syms_n; i++) {
 		const struct rbv_sym *e = &rbv_syms[i];
 

@@ -22,6 +22,7 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
+#include "arena.h"
 #include "book.h"
 #include "cfg.h"
 #include "log.h"
@@ -83,6 +84,20 @@ static void exec_sql(const char *name, const char *sql)
 		printf("    sql failed: %s: %s\n", sql, PQerrorMessage(c));
 	PQclear(r);
 	PQfinish(c);
+}
+
+/* A query's single number (-1 when it gives none). */
+static long qnum_db(const char *sql)
+{
+	PGconn *c = db(ENV.pgdb);
+	PGresult *r = PQexec(c, sql);
+	long v = -1;
+
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		v = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return v;
 }
 
 /* Every row of a query, one line each, columns joined by '|'. */
@@ -578,4 +593,158 @@ TEST(it_rebuild_verb_restores_and_is_idempotent)
 	T_EQ_INT(rc, 0);
 	T_CHECK(strstr(out, "rebuild: 1 symbols, 8 fills, 0 rows changed") != NULL);
 	compare("after the second run", 1);
+}
+
+/* ---- a long history: the rebuild runs on the loop ----------------------------- */
+
+static int64_t lt_last_us, lt_max_gap_us;
+static int lt_ticks;
+
+static void lt_tick(struct loop *l, int id, void *arg)
+{
+	int64_t now = (int64_t)loop_mono_us();
+
+	(void)l;
+	(void)id;
+	(void)arg;
+	if (!sink_rebuild_busy(&S.rb_)) {
+		lt_last_us = 0;
+		return;
+	}
+	if (lt_last_us && now - lt_last_us > lt_max_gap_us)
+		lt_max_gap_us = now - lt_last_us;
+	lt_last_us = now;
+	lt_ticks++;
+}
+
+static void lt_arena(const char *when)
+{
+	struct arena_stats m, b;
+
+	arena_process_stats(&m, &b);
+	printf("    boot arena %s: %zu in use, %zu high-water of %zu, %llu failures\n", when,
+	       b.in_use, b.high_water, b.size, (unsigned long long)b.failures);
+}
+
+static int lt_rebuilt(void)
+{
+	return S.stats.rebuilds >= 1 && settled();
+}
+
+/* Fill i of a long alternating history (bota Buy/Sell 1 at T0 + 1 s + i s),
+ * or the late one (i = 0: Buy 1 at T0 + 0.5 s, before all of them). */
+static size_t lt_fill(char *out, size_t cap, int i)
+{
+	int64_t t = i ? T0 + 1000LL + i * 1000LL : T0 + 500;
+
+	return (size_t)snprintf(out, cap,
+	                        "{\"category\":\"linear\",\"symbol\":\"ETHUSDT\",\"execId\":\"l-%06d\","
+	                        "\"orderId\":\"lo-%06d\",\"orderLinkId\":\"bota:entry:%lld\","
+	                        "\"side\":\"%s\",\"execQty\":\"1\",\"execPrice\":\"%d\","
+	                        "\"execFee\":\"0.01\",\"feeCurrency\":\"USDT\",\"execType\":\"Trade\","
+	                        "\"orderType\":\"Market\",\"createType\":\"CreateByUser\","
+	                        "\"isMaker\":false,\"execTime\":\"%lld\",\"seq\":%d}",
+	                        i, i, (long long)(t / 1000), i % 2 ? "Buy" : "Sell",
+	                        2000 + i % 7, (long long)t, 100000 + i);
+}
+
+static void lt_page(int from, int to)
+{
+	static char page[1 << 17];
+	size_t used = (size_t)snprintf(page, sizeof page,
+	                               "{\"retCode\":0,\"retMsg\":\"OK\",\"result\":{\"category\":"
+	                               "\"linear\",\"list\":[");
+
+	for (int i = to; i >= from; i--) {
+		if (i != to)
+			page[used++] = ',';
+		used += lt_fill(page + used, sizeof page - used, i);
+	}
+	used += (size_t)snprintf(page + used, sizeof page - used,
+	                         "],\"nextPageCursor\":\"\"},\"time\":1}");
+	T_EQ_INT(sink_rest_page(&S, "acc", "linear", page, used), 0);
+}
+
+/* A late fill before a 4,000-fill history: its rebuild takes many loop
+ * iterations (the loop keeps running: a 10 ms timer never waits long), and
+ * leaves exactly what a rebuild from scratch leaves (a second, blocking
+ * rebuild of the symbol changes no row). */
+TEST(it_rebuild_long_history_runs_on_the_loop)
+{
+	enum { N = 4000 };
+	uint64_t changed;
+	int64_t t0;
+	int tick;
+
+	up(1);
+	for (int i = 1; i <= N; i += SINK_PAGE_MAX) {
+		lt_page(i, i + SINK_PAGE_MAX - 1 < N ? i + SINK_PAGE_MAX - 1 : N);
+		T_REQUIRE(run_until(settled, 30000));
+	}
+	T_EQ_INT((int)S.stats.rebuilds, 0);
+	lt_arena("before");
+	tick = loop_timer_add(&L, 10, 10, lt_tick, NULL);
+	T_REQUIRE(tick >= 0);
+	lt_ticks = 0;
+	lt_max_gap_us = lt_last_us = 0;
+	t0 = now_ms();
+	lt_page(0, 0);
+	T_CHECK(run_until(lt_rebuilt, 60000));
+	loop_timer_cancel(&L, tick);
+	printf("    rebuild of %d fills: %lld ms, %d ticks of a 10 ms timer meanwhile, longest"
+	       " gap %lld ms, rows changed %llu\n",
+	       N + 1, (long long)(now_ms() - t0), lt_ticks, (long long)(lt_max_gap_us / 1000),
+	       (unsigned long long)S.rb_.changed);
+	lt_arena("after the rebuild");
+	T_EQ_INT((int)S.stats.rebuilds, 1);
+	T_EQ_INT((int)S.stats.rebuild_failures, 0);
+	T_EQ_INT((int)S.rb_.fills >= N + 1, 1);
+	T_CHECK(S.rb_.changed >= N); /* the late Buy shifted every round trip */
+	T_CHECK(lt_ticks >= 5);
+	T_CHECK(lt_max_gap_us < 500000);
+	/* what the rebuild left is what a rebuild from scratch leaves */
+	T_EQ_INT((int)qnum_db("SELECT count(*) FROM trading.fills WHERE symbol = 'ETHUSDT'"), N + 1);
+	changed = S.rb_.changed;
+	T_EQ_INT(sink_rebuild_symbol(&S.rb_, "acc", "linear", "ETHUSDT"), 0);
+	T_EQ_INT((int)(S.rb_.changed - changed), 0);
+	lt_arena("after the second");
+	down();
+}
+
+static int lt_reading(void)
+{
+	return S.rb_.io_.state == PG_RBIO_READING && S.rb_.fills > 0;
+}
+
+/* The rebuild's writer is killed mid-transaction (pg_terminate_backend): the
+ * rebuild fails, is retried and ends as a rebuild from scratch would. */
+TEST(it_rebuild_retried_after_its_connection_dies)
+{
+	enum { N = 2000 };
+	uint64_t changed;
+	long killed;
+
+	up(1);
+	for (int i = 1; i <= N; i += SINK_PAGE_MAX) {
+		lt_page(i, i + SINK_PAGE_MAX - 1 < N ? i + SINK_PAGE_MAX - 1 : N);
+		T_REQUIRE(run_until(settled, 30000));
+	}
+	lt_page(0, 0);
+	T_REQUIRE(run_until(lt_reading, 20000));
+	killed = qnum_db("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	                 " WHERE pid <> pg_backend_pid() AND xact_start IS NOT NULL"
+	                 " AND (query = 'BEGIN' OR query LIKE 'UPDATE trading.fills SET bot_id%'"
+	                 " OR query LIKE 'INSERT INTO trading.fill_allocations AS t%'"
+	                 " OR query LIKE 'INSERT INTO trading.trades_pnl AS t%')");
+	printf("    writer killed: %ld backend(s), after %llu fills re-applied\n", killed,
+	       (unsigned long long)S.rb_.fills);
+	T_EQ_INT((int)killed, 1);
+	T_CHECK(run_until(lt_rebuilt, 60000));
+	T_CHECK(S.stats.rebuild_failures >= 1);
+	T_EQ_INT((int)S.stats.rebuilds, 1);
+	T_EQ_INT(sink_rebuild_busy(&S.rb_), 0);
+	changed = S.rb_.changed;
+	T_EQ_INT(sink_rebuild_symbol(&S.rb_, "acc", "linear", "ETHUSDT"), 0);
+	T_EQ_INT((int)(S.rb_.changed - changed), 0);
+	down();
 }
