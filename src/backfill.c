@@ -118,12 +118,18 @@ void backfill_init(struct backfill *bf, struct rest_client *rest)
 	bf->budget_ms = BACKFILL_BUDGET_MS;
 	bf->timer = -1;
 	bf->st.ret_code = -1;
+	bf->oldest_first = 1;
 }
 
 void backfill_set_budget(struct backfill *bf, int64_t budget_ms)
 {
 	assert(budget_ms > 0);
 	bf->budget_ms = budget_ms;
+}
+
+void backfill_set_oldest_first(struct backfill *bf, int on)
+{
+	bf->oldest_first = on != 0;
 }
 
 int backfill_busy(const struct backfill *bf)
@@ -200,6 +206,7 @@ int backfill_start(struct backfill *bf, unsigned cats, int64_t since_ms, int64_t
 	bf->until_ms = until_ms;
 	bf->win_start_ms = since_ms;
 	bf->win_end_ms = since_ms <= until_ms ? backfill_window_end(since_ms, until_ms) : since_ms;
+	bf->span_ms = BACKFILL_WINDOW_MS;
 	return bf_begin(bf, BACKFILL_EXEC, on_page, on_done, ctx);
 }
 
@@ -258,7 +265,7 @@ static void bf_finish(struct backfill *bf, int status)
 	if (status == 0)
 		log_info("backfill done", LS("account", bf_account(bf)),
 		         LS("job", backfill_job_name(job)), LI("pages", st.pages),
-		         LI("fills", st.fills), LI("windows", st.windows),
+		         LI("fills", st.fills), LI("windows", st.windows), LI("splits", st.splits),
 		         LI("requests", st.requests), LI("retries", st.retries),
 		         LI("duration_ms", st.duration_ms));
 	else
@@ -428,9 +435,12 @@ static int bf_next_cursor(struct backfill *bf, const char *cursor)
 	return 1;
 }
 
-/* The window is done: the next window, else the next category. */
+/* The window is done: the next window, else the next category (whose walk
+ * starts again with the longest window). */
 static void bf_next_window(struct backfill *bf)
 {
+	int64_t end;
+
 	bf->st.windows++;
 	bf->cursor[0] = '\0';
 	if (bf->win_end_ms < bf->until_ms) {
@@ -439,22 +449,40 @@ static void bf_next_window(struct backfill *bf)
 		bf->cats_left &= ~bf->cat;
 		bf->cat = bf_lowest(bf->cats_left);
 		bf->win_start_ms = bf->since_ms;
+		bf->span_ms = BACKFILL_WINDOW_MS;
 	}
-	bf->win_end_ms = backfill_window_end(bf->win_start_ms, bf->until_ms);
+	end = backfill_window_end(bf->win_start_ms, bf->until_ms);
+	if (end - bf->win_start_ms + 1 > bf->span_ms)
+		end = bf->win_start_ms + bf->span_ms - 1;
+	bf->win_end_ms = end;
 }
 
 static void bf_answer_exec(struct backfill *bf, const struct rest_result *r)
 {
-	int rc = bf_deliver(bf, backfill_category_name(bf->cat), r,
-	                    bf_entries(r, DECODE_KIND_EXECUTION));
+	int entries = bf_entries(r, DECODE_KIND_EXECUTION), rc;
 
+	/* More than a page from the window's start: its older half first (see
+	 * backfill.h); this page, the window's newest, is not handed on. */
+	if (bf->oldest_first && !bf->cursor[0] && r->cursor[0] &&
+	    bf->win_end_ms > bf->win_start_ms) {
+		bf->win_end_ms = bf->win_start_ms + (bf->win_end_ms - bf->win_start_ms) / 2;
+		bf->span_ms = bf->win_end_ms - bf->win_start_ms + 1;
+		bf->st.splits++;
+		bf_send(bf);
+		return;
+	}
+	rc = bf_deliver(bf, backfill_category_name(bf->cat), r, entries);
 	if (rc <= 0)
 		return;
 	rc = bf_next_cursor(bf, r->cursor);
 	if (rc < 0)
 		return;
-	if (rc == 0)
+	if (rc == 0) {
+		if (entries < BACKFILL_EXEC_LIMIT / 2 && bf->span_ms < BACKFILL_WINDOW_MS)
+			bf->span_ms = bf->span_ms > BACKFILL_WINDOW_MS / 2 ? BACKFILL_WINDOW_MS
+			                                                   : 2 * bf->span_ms;
 		bf_next_window(bf);
+	}
 	bf_send(bf);
 }
 

@@ -13,12 +13,21 @@
  *                       windows of at most BACKFILL_WINDOW_MS - 1 ms between
  *                       startTime and endTime, both always given (a startTime
  *                       alone covers 7 days and no more; both more than 7 days
- *                       apart is Bybit's 10001), limit=100, each window's
- *                       pages followed by nextPageCursor passed back verbatim
- *                       until it is "". Bybit's inclusive execTime bounds make
- *                       consecutive windows [t, t + 7 d - 1], [t + 7 d, ...]
- *                       meet with neither gap nor overlap. A cursor on a full
- *                       last page (Bybit does that) just costs one empty page.
+ *                       apart is Bybit's 10001), limit=100. Bybit lists a
+ *                       window newest first, so a window holding more than a
+ *                       page would hand on its newest fills before older
+ *                       ones (late fills, rebuilds): a window whose first
+ *                       page has a nextPageCursor is asked again as its older
+ *                       half (that page is not handed on), until it fits one
+ *                       page; the next window starts 1 ms after it, as long
+ *                       as the last one that fitted (doubled after a page
+ *                       less than half full, up to 7 days). Only a single
+ *                       millisecond holding more than a page is followed by
+ *                       nextPageCursor, passed back verbatim until it is "".
+ *                       Bybit's inclusive execTime bounds make consecutive
+ *                       windows [a, b], [b + 1, ...] meet with neither gap
+ *                       nor overlap. A cursor on a full last page (Bybit does
+ *                       that) costs one split more.
  *   backfill_order      GET /v5/order/history?category&orderId; when its list
  *                       is empty, GET /v5/order/realtime with the same query
  *                       (an order still open is not in the history). The page
@@ -85,6 +94,7 @@ struct backfill_stats {
 	uint64_t pages;             /* pages taken by on_page (a re-asked page counts once) */
 	uint64_t fills;             /* list entries of those pages */
 	uint64_t windows;           /* execution windows finished */
+	uint64_t splits;            /* windows asked again as their older half */
 	uint64_t requests;          /* REST requests made (a re-asked page counts again) */
 	uint64_t retries;           /* attempts beyond each request's first (rest.h) */
 	uint64_t pauses;            /* on_page said FR_EAGAIN */
@@ -116,6 +126,8 @@ struct backfill {
 	unsigned cat;               /* the current category's bit */
 	int64_t since_ms, until_ms; /* inclusive */
 	int64_t win_start_ms, win_end_ms;
+	int64_t span_ms; /* the next window's length: the last that fitted a page */
+	int oldest_first; /* backfill_set_oldest_first: split windows (default 1) */
 	/* order / position arguments */
 	char category[16];
 	char arg_key[16]; /* "orderId", "settleCoin", "symbol" */
@@ -135,6 +147,11 @@ void backfill_init(struct backfill *bf, struct rest_client *rest);
 /* The per-request budget (ms, > 0) for later requests (default
  * BACKFILL_BUDGET_MS). */
 void backfill_set_budget(struct backfill *bf, int64_t budget_ms);
+
+/* on (the default): windows holding more than a page are split, so pages
+ * come oldest first (see backfill_start); 0: every window is read whole,
+ * newest page first, by nextPageCursor (fewer requests). */
+void backfill_set_oldest_first(struct backfill *bf, int on);
 
 /*
  * Starts the execution backfill of every category in cats (CFG_CAT_* mask)

@@ -1174,6 +1174,16 @@ int book_apply(struct book *b, const char *account, const struct decode_exec *x,
 /* ---- the rest of the API ------------------------------------------------- */
 
 /* see book.h */
+/* see book.h */
+void book_clear(struct book *b)
+{
+	static struct book_min_size mins[BOOK_MIN_SIZES_MAX];
+	struct book_opts o = { b->spot_min_default, mins, b->spot_min_n };
+
+	memcpy(mins, b->spot_min, sizeof mins);
+	book_init(b, b->cfg, &o);
+}
+
 int book_init(struct book *b, const struct cfg *c, const struct book_opts *o)
 {
 	assert(b && c);

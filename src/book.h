@@ -384,6 +384,10 @@ typedef void (*book_result_fn)(void *ctx, const struct book_input *in, const str
  */
 int book_init(struct book *b, const struct cfg *c, const struct book_opts *o);
 
+/* Forgets every symbol and position (as book_init left it, same cfg and
+ * options): for a warm-up that starts over. */
+void book_clear(struct book *b);
+
 /*
  * Applies one fill of account (a configured account name): x as decoded, o what
  * is known of its order (NULL: nothing). Fills *r (always, also on error) and

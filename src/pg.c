@@ -99,7 +99,7 @@ static int pg_kv_add(struct pg *p, const char *k, const char *v)
 }
 
 /* One conninfo keyword: host and hostaddr are kept aside, the rest passed on. */
-static int pg_conninfo_opt(struct pg *p, const PQconninfoOption *o, int *have_app)
+static int pg_conninfo_opt(struct pg *p, const PQconninfoOption *o, int *have)
 {
 	if (strcmp(o->keyword, "host") == 0) {
 		if (strchr(o->val, ','))
@@ -113,10 +113,12 @@ static int pg_conninfo_opt(struct pg *p, const PQconninfoOption *o, int *have_ap
 		pg_copy(p->hostaddr_, sizeof p->hostaddr_, o->val);
 		return 0;
 	}
-	if (strcmp(o->keyword, "connect_timeout") == 0)
+	if (strcmp(o->keyword, "connect_timeout") == 0) {
 		p->timeout_ms_ = 1000 * (int)strtol(o->val, NULL, 10);
+		*have |= 2;
+	}
 	if (strcmp(o->keyword, "application_name") == 0)
-		*have_app = 1;
+		*have |= 1;
 	return pg_kv_add(p, o->keyword, o->val);
 }
 
@@ -131,7 +133,7 @@ static int pg_conninfo(struct pg *p, const struct cfg_postgres *pc)
 {
 	char *err = NULL;
 	PQconninfoOption *opts = PQconninfoParse(pc->conninfo, &err);
-	int rc = 0, have_app = 0;
+	int rc = 0, have = 0; /* 1: application_name, 2: connect_timeout given */
 
 	if (!opts) {
 		pg_fail_sticky(p, FR_ECONFIG, err ? err : "conninfo: out of memory");
@@ -140,10 +142,14 @@ static int pg_conninfo(struct pg *p, const struct cfg_postgres *pc)
 	}
 	for (PQconninfoOption *o = opts; o->keyword && rc == 0; o++)
 		if (o->val && *o->val && strcmp(o->keyword, "password") != 0)
-			rc = pg_conninfo_opt(p, o, &have_app);
+			rc = pg_conninfo_opt(p, o, &have);
 	PQconninfoFree(opts);
-	if (rc == 0 && !have_app)
+	if (rc == 0 && !(have & 1))
 		rc = pg_kv_add(p, "application_name", "fillrelay");
+	/* Blocking connects (start-up reads) must not wait forever for a host
+	 * that drops packets; the loop's own connects have their timer. */
+	if (rc == 0 && !(have & 2))
+		rc = pg_kv_add(p, "connect_timeout", PG_CONNECT_TIMEOUT_S);
 	if (rc == 0 && pc->password.value[0])
 		rc = pg_kv_add(p, "password", pc->password.value);
 	if (rc == 0 && p->host_[0])

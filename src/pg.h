@@ -114,6 +114,7 @@
 #define PG_STMTS_MAX (7 * PG_BATCH_ROWS_MAX + 2)
 #define PG_SQL_MAX (32 * 1024)      /* one migration message */
 #define PG_CONNECT_TIMEOUT_MS 10000
+#define PG_CONNECT_TIMEOUT_S "10" /* libpq's connect_timeout when the conninfo has none */
 #define PG_BACKOFF_MIN_MS 100
 #define PG_BACKOFF_MAX_MS 30000
 

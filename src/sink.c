@@ -918,13 +918,25 @@ static void sink_move_now(struct sink *s)
 {
 	struct journal_stat st;
 
-	if (!s->open || s->err || s->dirty_n_)
+	if (!s->open || s->err || s->dirty_n_ || s->warm_pending_)
 		return;
 	journal_stat(&s->j, &st);
 	while (s->moved_seq_ < st.last_seq && sink_move_one(s, s->moved_seq_ + 1))
 		;
 	rds_flush(s->rds);
 }
+
+/* The journal's sync of the before-sleep step (journal.h: the policy's). */
+static void sink_sync(struct sink *s)
+{
+	if (journal_sync(&s->j) != 0) {
+		s->err = FR_EIO;
+		sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
+		log_error("journal sync failed: the sink stops", LS("error", s->msg));
+	}
+}
+
+static int sink_warm_late(struct sink *s);
 
 /* see sink.h */
 void sink_before_sleep(struct loop *l, void *arg)
@@ -937,6 +949,10 @@ void sink_before_sleep(struct loop *l, void *arg)
 	(void)l;
 	if (!s->open || s->err)
 		return;
+	if (s->warm_pending_ && !sink_warm_late(s)) {
+		sink_sync(s);
+		return; /* nothing moves before the book is warm */
+	}
 	if (s->dirty_n_)
 		sink_rebuild_dirty(s);
 	journal_stat(&s->j, &st);
@@ -950,11 +966,7 @@ void sink_before_sleep(struct loop *l, void *arg)
 		s->submitted_seq_ = s->moved_seq_;
 	}
 	/* The fsync last: PostgreSQL has the batch by now and works meanwhile. */
-	if (journal_sync(&s->j) != 0) {
-		s->err = FR_EIO;
-		sink_copy(s->msg, sizeof s->msg, journal_error(&s->j));
-		log_error("journal sync failed: the sink stops", LS("error", s->msg));
-	}
+	sink_sync(s);
 }
 
 static void sink_ckpt_cancel(struct sink *s)
@@ -1309,8 +1321,7 @@ static int sink_warm(struct sink *s)
 		        sink_warm_row, s);
 	if (rc < 0) {
 		sink_copy(s->msg, sizeof s->msg, s->pg->msg);
-		log_error("warm-up from PostgreSQL failed", LS("error", s->msg));
-		return FR_EIO;
+		return FR_EIO; /* logged by the caller */
 	}
 	s->warm_bot_ = s->warm_close_ = NULL;
 	log_info("book warmed from PostgreSQL", LI("fills", s->stats.warmed),
@@ -1360,12 +1371,50 @@ int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *
 	if (st.last_seq > st.checkpoint)
 		log_info("journal records to replay", LI("from", st.checkpoint + 1),
 		         LI("to", st.last_seq));
-	if (o->warm && (rc = sink_warm(s)) != 0) {
-		journal_close(&s->j);
-		return rc;
+	s->warm_pending_ = 0;
+	s->warm_after_ms_ = 0;
+	if (o->warm && sink_warm(s) != 0) {
+		s->warm_pending_ = 1;
+		s->warm_after_ms_ = sink_now(s) + SINK_WARM_RETRY_MS;
+		log_warn("PostgreSQL not reachable at start: records wait in the journal until the "
+		         "book is warmed", LS("error", s->msg));
 	}
 	s->open = 1;
 	return 0;
+}
+
+static void sink_warm_wake(struct loop *l, int id, void *arg)
+{
+	(void)l;
+	(void)id;
+	(void)arg; /* only wakes the loop: the next before-sleep step retries */
+}
+
+/* The warm-up that failed at open, once PostgreSQL answers: 1 done. */
+static int sink_warm_late(struct sink *s)
+{
+	int64_t now = sink_now(s);
+
+	if (!pg_ready(s->pg) || now < s->warm_after_ms_)
+		return 0;
+	book_clear(s->book); /* a warm-up cut short may have applied some fills */
+	s->stats.warmed = 0;
+	s->dirty_n_ = 0;
+	if (sink_warm(s) != 0) {
+		log_warn("warm-up from PostgreSQL failed: retried", LS("error", s->msg),
+		         LI("retry_ms", SINK_WARM_RETRY_MS));
+		s->warm_after_ms_ = now + SINK_WARM_RETRY_MS;
+		loop_timer_add(s->loop, SINK_WARM_RETRY_MS, 0, sink_warm_wake, s);
+		return 0;
+	}
+	s->warm_pending_ = 0;
+	return 1;
+}
+
+/* see sink.h */
+int sink_warm_pending(const struct sink *s)
+{
+	return s->warm_pending_;
 }
 
 /* see sink.h */

@@ -155,6 +155,7 @@
 #define SINK_DIRTY_MAX 16             /* symbols waiting for a rebuild */
 #define SINK_PAGE_MAX 200             /* fills of one REST page journaled oldest first */
 #define SINK_REBUILD_RETRY_MS 1000    /* after a failed rebuild */
+#define SINK_WARM_RETRY_MS 1000       /* after a failed warm-up */
 #define SINK_CKPT_MS 1000             /* checkpoints at most this often (step 3) */
 #define SINK_CKPT_POLL_MS 20          /* looks for a checkpoint written off the loop */
 #define SINK_TAKEN_MAX 4096           /* records whose take time is kept (a power of two) */
@@ -288,6 +289,8 @@ struct sink {
 	int take_rc_;
 	uint64_t moved_seq_;     /* last journal record moved into a batch */
 	uint64_t submitted_seq_; /* seq of the last batch submitted */
+	int warm_pending_;
+	int64_t warm_after_ms_;
 	int have_warm_order_;
 	const char *warm_bot_, *warm_close_; /* the stored derived columns of the row */
 	struct book_order warm_order_;
@@ -323,9 +326,13 @@ struct sink {
  * Opens the sink: the journal (o->journal), then the warm-up (o->warm).
  * book, pg and rds are initialised (book_init, pg_init with on_commit =
  * sink_pg_on_commit and arg = s, rds_init) and not necessarily started.
- * Returns 0, the journal's error (FR_EINVAL damage or locked, FR_EIO,
- * FR_ERANGE: s->msg repeats journal_error), or FR_EIO when the warm-up's
- * query failed (s->msg says why: the database must be reachable at start).
+ * Returns 0, or the journal's error (FR_EINVAL damage or locked, FR_EIO,
+ * FR_ERANGE: s->msg repeats journal_error). A warm-up that fails (PostgreSQL
+ * down at start: logged) is not an error: the sink opens with the warm-up
+ * pending (sink_warm_pending), journals what it is given, moves nothing, and
+ * the before-sleep step warms the book (from scratch, blocking, as at start)
+ * once pg is ready -- every SINK_WARM_RETRY_MS until it succeeds -- and then
+ * replays the journal as usual.
  */
 int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *b, struct pg *p,
               struct rds *r, const struct sink_opts *o);
@@ -365,6 +372,9 @@ int sink_healthy(const struct sink *s);
 
 /* Symbols waiting for a rebuild (see "Late fills"): 0 when none is held. */
 int sink_dirty(const struct sink *s);
+
+/* 1 while the book waits for its warm-up (PostgreSQL was down at open). */
+int sink_warm_pending(const struct sink *s);
 
 /* Prepares rb (counters zeroed): b and p as for the sink, on loop l; fn may
  * be NULL. */

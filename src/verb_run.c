@@ -67,6 +67,8 @@ static const struct cfg *run_cfg;
 static int run_tick = -1;
 static int64_t run_next_sweep_ms;
 static int run_accts_up, run_signals_up; /* what run_stop undoes */
+static int run_known_pending;            /* run_last_known still to read */
+static int64_t run_known_retry_ms;
 
 static int64_t run_mono(void)
 {
@@ -247,17 +249,28 @@ static void run_schedule(struct run_acct *a, int64_t now_mono)
 	run_gate(a, now_mono);
 	if (backfill_busy(&a->bf) || now_mono < a->retry_mono_ms || run_s.loop.stopping)
 		return;
+	/* No backfill before the book is warm and the newest stored fills are
+	 * known (PostgreSQL down at start): it would start from the horizon, and
+	 * the gate keeps the stream shut meanwhile -- REST has it all. */
+	if (run_known_pending)
+		return;
 	if (a->want_exec)
 		run_start_exec(a);
 	else if (a->pos_step < RUN_POS_STEPS)
 		run_start_pos(a);
 }
 
+static int run_last_known(void);
+
 static void run_before_sleep(struct loop *l, void *arg)
 {
 	int64_t now = run_mono();
 
 	sink_before_sleep(l, arg);
+	if (run_known_pending && !sink_warm_pending(&run_s.sink) && now >= run_known_retry_ms) {
+		run_known_pending = run_last_known() != EX_OK;
+		run_known_retry_ms = now + VERB_RUN_RETRY_MS / 10;
+	}
 	if (now >= run_next_sweep_ms) {
 		run_next_sweep_ms = now + VERB_RUN_SWEEP_MS;
 		for (int i = 0; i < run_accts_n; i++)
@@ -592,7 +605,8 @@ static int run_last_known(void)
 		                       "::bigint FROM trading.fills GROUP BY account",
 		                       run_last_known_row, NULL);
 	if (rc < 0) {
-		log_error("cannot read the newest stored fills", LS("error", run_s.pg.msg));
+		log_warn("cannot read the newest stored fills: no backfill until they are",
+		         LS("error", run_s.pg.msg));
 		return EX_UNAVAILABLE;
 	}
 	for (int i = 0; i < run_accts_n; i++)
@@ -711,6 +725,12 @@ int verb_run_sinks_open(struct verb_run_sinks *s, const struct cfg *c, const cha
 }
 
 /* see verb_run.h */
+struct verb_run_sinks *verb_run_sinks_storage(void)
+{
+	return &run_s;
+}
+
+/* see verb_run.h */
 int verb_run_sinks_drained(const struct verb_run_sinks *s)
 {
 	return sink_spill_depth(&s->sink) == 0 && sink_dirty(&s->sink) == 0 && pg_drained(&s->pg) &&
@@ -805,8 +825,9 @@ static int run_setup(void)
 	for (int i = 0; i < run_accts_n; i++)
 		run_accts[i].acct = &run_cfg->accounts[i]; /* run_last_known looks them up */
 	rc = verb_run_sinks_open(&run_s, run_cfg, NULL);
-	if (rc == EX_OK)
-		rc = run_last_known();
+	run_known_pending = 1;
+	if (rc == EX_OK && !sink_warm_pending(&run_s.sink))
+		run_known_pending = run_last_known() != EX_OK;
 	for (int i = 0; i < run_accts_n && rc == EX_OK; i++) {
 		rc = run_setup_acct(i);
 		run_accts_up += rc == EX_OK;

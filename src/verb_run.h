@@ -33,6 +33,12 @@
  * the spill depth fell. A failed backfill is retried after
  * VERB_RUN_RETRY_MS.
  *
+ * PostgreSQL down at start: `run` starts anyway (sink.h, sink_open: the
+ * book's warm-up waits for PostgreSQL, the journal takes what comes); the
+ * newest stored fills are read once the book is warm, and until then no
+ * backfill starts, so gated sessions stay unsubscribed: REST holds what
+ * happens meanwhile, and the first backfill after brings it.
+ *
  * Back-pressure: a push the sink refuses holds the session (bybit.h); it is
  * resumed (bybit_resume) once the spill depth fell below what it was at the
  * hold, and the backfill after the new LIVE brings the refused fills.
@@ -111,15 +117,21 @@ struct verb_run_sinks {
  * any missing parent, mode 0700, when it does not exist, logged "created the
  * spill directory"), the book, pg, rds, then sink_open with the warm-up
  * (journal recovery under the journal's lock, then the stored fills read over
- * a blocking PostgreSQL connection). Starts nothing. Returns EX_OK or, having
+ * a blocking PostgreSQL connection, or later when it is down). Starts nothing. Returns EX_OK or, having
  * logged why: EX_OSERR (the resolver), EX_CONFIG (spill_dir exists but is not
  * a directory, or cannot be created; a conninfo pg refuses), EX_UNAVAILABLE
  * (sink_open failed: s->open_rc and s->sink.msg say why -- a damaged journal,
- * one locked by another process ("locked by another process", journal.h), or
- * PostgreSQL not answering the warm-up). s is zeroed static storage, c and
+ * or one locked by another process ("locked by another process", journal.h);
+ * PostgreSQL not answering leaves the warm-up pending, sink.h). s is zeroed
+ * static storage, c and
  * spill_dir outlive it. Call verb_run_sinks_close after any result.
  */
 int verb_run_sinks_open(struct verb_run_sinks *s, const struct cfg *c, const char *spill_dir);
+
+/* The one static struct verb_run_sinks (about 18 MiB of zeroed storage) that
+ * `run` uses: a verb run in the same process (spill replay) shares it rather
+ * than keeping another. Not to be used while `run` runs. */
+struct verb_run_sinks *verb_run_sinks_storage(void);
 
 /* 1 when everything journaled is committed and written: spill depth 0, no
  * symbol waiting for a rebuild, no PostgreSQL batch open, queued or in

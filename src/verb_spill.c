@@ -286,7 +286,7 @@ int verb_spill(int argc, char **argv, const struct verb_spill_opts *o)
 
 /* ---- replay ------------------------------------------------------------- */
 
-static struct verb_run_sinks vs_s; /* about 18 MiB: static */
+static struct verb_run_sinks *vs_s; /* verb_run's: one verb per process */
 
 /* The replay's clock and what counts as progress (see verb_spill.h). */
 struct vs_replay {
@@ -297,7 +297,7 @@ struct vs_replay {
 
 static int64_t vs_now(void)
 {
-	return vs_s.loop.sys->mono_ms(vs_s.loop.sys->ctx);
+	return vs_s->loop.sys->mono_ms(vs_s->loop.sys->ctx);
 }
 
 static int vs_parse_timeout(const char *text, int64_t *ms)
@@ -319,8 +319,8 @@ static int vs_parse_timeout(const char *text, int64_t *ms)
 /* Anything that moved restarts the timeout. */
 static void vs_progress(struct vs_replay *r)
 {
-	const struct sink_stats *st = &vs_s.sink.stats;
-	int pg_up = pg_ready(&vs_s.pg), rds_up = rds_state(&vs_s.rds) == RDS_READY;
+	const struct sink_stats *st = &vs_s->sink.stats;
+	int pg_up = pg_ready(&vs_s->pg), rds_up = rds_state(&vs_s->rds) == RDS_READY;
 
 	if (st->records_moved != r->moved || st->commits != r->commits || pg_up > r->pg_up ||
 	    rds_up > r->rds_up)
@@ -337,18 +337,18 @@ static void vs_stuck(const struct vs_replay *r)
 	long long s = (long long)(r->timeout_ms / 1000);
 	const char *why = "";
 
-	if (rds_state(&vs_s.rds) != RDS_READY) {
-		rds_last_error(&vs_s.rds, &why);
+	if (rds_state(&vs_s->rds) != RDS_READY) {
+		rds_last_error(&vs_s->rds, &why);
 		fprintf(stderr, "fillrelay spill replay: Redis unreachable for %lld s: %s\n", s,
 		        why && why[0] ? why : "not connected");
-	} else if (!pg_ready(&vs_s.pg)) {
+	} else if (!pg_ready(&vs_s->pg)) {
 		fprintf(stderr, "fillrelay spill replay: PostgreSQL unreachable for %lld s: %s\n",
-		        s, vs_s.pg.msg[0] ? vs_s.pg.msg : "not connected");
+		        s, vs_s->pg.msg[0] ? vs_s->pg.msg : "not connected");
 	} else {
 		fprintf(stderr,
 		        "fillrelay spill replay: no progress for %lld s (%" PRIu64
 		        " records still pending, %d symbols waiting for a rebuild)\n",
-		        s, sink_spill_depth(&vs_s.sink), sink_dirty(&vs_s.sink));
+		        s, sink_spill_depth(&vs_s->sink), sink_dirty(&vs_s->sink));
 	}
 }
 
@@ -356,16 +356,16 @@ static void vs_stuck(const struct vs_replay *r)
  * its line printed, or EX_OK to go on. */
 static int vs_failed(struct vs_replay *r)
 {
-	if (vs_s.sink.err || vs_s.sink.j.broken) {
+	if (vs_s->sink.err || vs_s->sink.j.broken) {
 		fprintf(stderr, "fillrelay spill replay: the journal failed: %s\n",
-		        vs_s.sink.msg[0] ? vs_s.sink.msg : journal_error(&vs_s.sink.j));
+		        vs_s->sink.msg[0] ? vs_s->sink.msg : journal_error(&vs_s->sink.j));
 		return EX_IOERR;
 	}
-	if (vs_s.pg.state == PG_FAILED) { /* final: a newer schema, a failed migration */
-		fprintf(stderr, "fillrelay spill replay: PostgreSQL: %s\n", vs_s.pg.msg);
+	if (vs_s->pg.state == PG_FAILED) { /* final: a newer schema, a failed migration */
+		fprintf(stderr, "fillrelay spill replay: PostgreSQL: %s\n", vs_s->pg.msg);
 		return EX_UNAVAILABLE;
 	}
-	if (vs_s.loop.stopping) {
+	if (vs_s->loop.stopping) {
 		fprintf(stderr, "fillrelay spill replay: interrupted\n");
 		return EX_TEMPFAIL;
 	}
@@ -386,7 +386,7 @@ static int vs_run_until(struct vs_replay *r, int (*done)(void))
 		rc = vs_failed(r);
 		if (rc != EX_OK)
 			return rc;
-		if (loop_run_once(&vs_s.loop, 100) < 0) {
+		if (loop_run_once(&vs_s->loop, 100) < 0) {
 			fprintf(stderr, "fillrelay spill replay: the event loop failed\n");
 			return EX_OSERR;
 		}
@@ -396,12 +396,12 @@ static int vs_run_until(struct vs_replay *r, int (*done)(void))
 
 static int vs_rds_idle(void)
 {
-	return rds_idle(&vs_s.rds);
+	return rds_idle(&vs_s->rds);
 }
 
 static int vs_drained(void)
 {
-	return pg_ready(&vs_s.pg) && verb_run_sinks_drained(&vs_s);
+	return pg_ready(&vs_s->pg) && verb_run_sinks_drained(vs_s);
 }
 
 /* Redis first (READY, positions rewritten from the warmed book) and only
@@ -413,15 +413,15 @@ static int vs_replay_loop(struct vs_replay *r)
 	int rc;
 
 	r->deadline_ms = vs_now() + r->timeout_ms;
-	if (rds_start(&vs_s.rds) != 0) {
+	if (rds_start(&vs_s->rds) != 0) {
 		fprintf(stderr, "fillrelay spill replay: cannot start Redis (no loop timer)\n");
 		return EX_OSERR;
 	}
 	rc = vs_run_until(r, vs_rds_idle);
 	if (rc != EX_OK)
 		return rc;
-	loop_set_before_sleep(&vs_s.loop, sink_before_sleep, &vs_s.sink);
-	if (pg_start(&vs_s.pg) != 0) {
+	loop_set_before_sleep(&vs_s->loop, sink_before_sleep, &vs_s->sink);
+	if (pg_start(&vs_s->pg) != 0) {
 		fprintf(stderr, "fillrelay spill replay: cannot start PostgreSQL\n");
 		return EX_OSERR;
 	}
@@ -430,14 +430,14 @@ static int vs_replay_loop(struct vs_replay *r)
 
 static void vs_summary(uint64_t pending)
 {
-	const struct sink_stats *st = &vs_s.sink.stats;
-	const struct rds_stats *rs = &vs_s.rds.stats;
+	const struct sink_stats *st = &vs_s->sink.stats;
+	const struct rds_stats *rs = &vs_s->rds.stats;
 	uint64_t again = rs->publishes_repeated;
 
 	if (pending == 0 && st->records_moved == 0) {
 		printf("spill replay: nothing to replay (checkpoint %" PRIu64 "); PostgreSQL and "
 		       "Redis reachable\n",
-		       vs_s.sink.j.checkpoint);
+		       vs_s->sink.j.checkpoint);
 		return;
 	}
 	printf("spill replay: %" PRIu64 " records replayed, %" PRIu64
@@ -447,16 +447,16 @@ static void vs_summary(uint64_t pending)
 	       rs->publishes_sent > again ? rs->publishes_sent - again : 0);
 	if (again)
 		printf(" (%" PRIu64 " more published before)", again);
-	printf("; checkpoint %" PRIu64 "\n", vs_s.sink.j.checkpoint);
+	printf("; checkpoint %" PRIu64 "\n", vs_s->sink.j.checkpoint);
 }
 
 /* verb_run_sinks_open failed: its log line said why; one plain line more. */
 static int vs_open_failed(int rc)
 {
-	if (rc != EX_UNAVAILABLE || vs_s.open_rc == 0)
+	if (rc != EX_UNAVAILABLE || vs_s->open_rc == 0)
 		return rc;
-	fprintf(stderr, "fillrelay spill replay: cannot start: %s\n", vs_s.sink.msg);
-	return vs_locked(vs_s.sink.msg) ? EX_TEMPFAIL : EX_UNAVAILABLE;
+	fprintf(stderr, "fillrelay spill replay: cannot start: %s\n", vs_s->sink.msg);
+	return vs_locked(vs_s->sink.msg) ? EX_TEMPFAIL : EX_UNAVAILABLE;
 }
 
 /* see verb_spill.h */
@@ -478,23 +478,24 @@ int verb_spill_replay(int argc, char **argv, const struct cfg *c,
 		        o->timeout, VERB_SPILL_TIMEOUT_MAX_S);
 		return EX_USAGE;
 	}
-	rc = verb_run_sinks_open(&vs_s, c, o->dir);
-	if (rc == EX_OK && loop_signals_install(&vs_s.loop, NULL, NULL) != 0) {
+	vs_s = verb_run_sinks_storage();
+	rc = verb_run_sinks_open(vs_s, c, o->dir);
+	if (rc == EX_OK && loop_signals_install(&vs_s->loop, NULL, NULL) != 0) {
 		fprintf(stderr, "fillrelay spill replay: cannot install the signal handlers\n");
-		verb_run_sinks_close(&vs_s);
+		verb_run_sinks_close(vs_s);
 		return EX_OSERR;
 	}
 	if (rc != EX_OK) {
 		rc = vs_open_failed(rc);
-		verb_run_sinks_close(&vs_s);
+		verb_run_sinks_close(vs_s);
 		return rc;
 	}
-	pending = sink_spill_depth(&vs_s.sink);
+	pending = sink_spill_depth(&vs_s->sink);
 	log_info("replaying the journal", LS("dir", o->dir ? o->dir : c->listener.spill_dir),
 	         LI("pending", pending), LI("timeout_s", r.timeout_ms / 1000));
 	rc = vs_replay_loop(&r);
-	loop_signals_remove(&vs_s.loop);
-	verb_run_sinks_close(&vs_s); /* checkpoints what was committed */
+	loop_signals_remove(&vs_s->loop);
+	verb_run_sinks_close(vs_s); /* checkpoints what was committed */
 	if (rc == EX_OK)
 		vs_summary(pending);
 	return rc;

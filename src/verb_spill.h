@@ -46,8 +46,9 @@
  * fillrelay runs, so that bots see their positions before the listener is
  * back. It builds the sink stack of `run` (verb_run.h verb_run_sinks_open:
  * the spill directory, made when missing; the journal, opened for writing
- * under its lock; the book warmed from trading.fills, so PostgreSQL must
- * answer at start), connects to Redis first and waits until Redis is READY
+ * under its lock; the book warmed from trading.fills -- when PostgreSQL is
+ * down at start, once it answers, and nothing moves before), connects to
+ * Redis first and waits until Redis is READY
  * with every position rewritten -- only then does the sink start moving
  * records, so that no fill's pub/sub message is lost to a Redis not yet
  * connected --, then to PostgreSQL (migrating the schema), and runs the loop
@@ -74,11 +75,11 @@
  * committed until then is checkpointed.
  * Exit codes: EX_OK; EX_USAGE (an extra argument, a bad --timeout);
  * EX_TEMPFAIL when another fillrelay holds the journal (its message printed)
- * or on SIGTERM/SIGINT; EX_UNAVAILABLE when PostgreSQL does not answer the
- * warm-up, on the timeout, or when PostgreSQL fails for good (a schema newer
+ * or on SIGTERM/SIGINT; EX_UNAVAILABLE on the timeout (PostgreSQL down all
+ * along included), or when PostgreSQL fails for good (a schema newer
  * than this build); EX_CONFIG, EX_OSERR as verb_run_sinks_open; EX_IOERR when
  * the journal breaks (a failed fsync). Logs go to standard error (logfmt).
- * Uses about 18 MiB of static storage (struct verb_run_sinks).
+ * Uses `run`'s static storage (verb_run_sinks_storage, about 18 MiB).
  */
 #ifndef FR_VERB_SPILL_H
 #define FR_VERB_SPILL_H

@@ -61,6 +61,9 @@ struct b_sink {
 	/* order / position pages */
 	char last_body[4096];
 	int pos_seen[300];
+	/* execTime order across pages: a page older than one handed on before */
+	int64_t page_min, page_max, prev_max;
+	int out_of_order;
 };
 
 static struct b_sink bs;
@@ -71,6 +74,10 @@ static int b_on_exec(void *ctx, const struct decode_env *env, const struct decod
 
 	(void)ctx;
 	(void)env;
+	if (!bs.page_min || r->exec_time_ms < bs.page_min)
+		bs.page_min = r->exec_time_ms;
+	if (r->exec_time_ms > bs.page_max)
+		bs.page_max = r->exec_time_ms;
 	if (sscanf(r->exec_id, "lin-%d", &i) == 1 && i >= 0 && i < LIN_N) {
 		bs.wrong_cat += strcmp(bs.category, "linear") != 0;
 		bs.dup += bs.lin[i];
@@ -102,9 +109,15 @@ static int b_on_page(void *ctx, const char *account, const char *category, const
 	if (bs.rule_at && bs.pages == bs.rule_at)
 		b_set_429();
 	snprintf(bs.category, sizeof bs.category, "%s", category);
+	bs.page_min = bs.page_max = 0;
 	if (decode_rest(&b_dec, DECODE_KIND_EXECUTION, body, len, &sink) < 0)
 		bs.bad++;
 	bs.empty_pages += b_dec.env.entries == 0;
+	if (b_dec.env.entries > 0) {
+		bs.out_of_order += bs.page_min < bs.prev_max;
+		if (bs.page_max > bs.prev_max)
+			bs.prev_max = bs.page_max;
+	}
 	return 0;
 }
 
@@ -296,6 +309,9 @@ static void b_setup(void)
 	xclock_init(&b_clock, "main");
 	T_REQUIRE(rest_init(&b_rest, &b_loop, &b_resolv, &b_anchors, &b_acct, 5000, &b_clock) == 0);
 	backfill_init(&b_bf, &b_rest);
+	/* the tests below check the cursor walk of whole windows; the split
+	 * into oldest-first windows has its own (it_backfill_oldest_first) */
+	backfill_set_oldest_first(&b_bf, 0);
 	b_reset_sink();
 }
 
@@ -389,6 +405,56 @@ TEST(it_backfill_walk)
 	T_EQ_INT(b_events_with("\"cursor\":{\"verbatim\":true}"), n - 6);
 	T_EQ_INT(b_events_with("&cursor=page_args%3D"), n - 6);
 	T_EQ_INT(b_events_with("&limit=100"), n);
+	b_teardown();
+}
+
+/* ---- (1b) oldest first ------------------------------------------------------ */
+
+/* 350 fills over 6 minutes in a 2-hour walk: windows holding more than a
+ * page are asked again as their older half, so every page handed on is no
+ * older than the ones before (Bybit lists a window newest first); 150 more
+ * in one single millisecond cannot be split: cursor paging, none lost. */
+TEST(it_backfill_oldest_first)
+{
+	int64_t now;
+	long seq;
+
+	b_setup();
+	backfill_set_oldest_first(&b_bf, 1);
+	now = b_peer_now();
+	b_load_fills("linear", "lin", 350, now - 3600000, 1000, 1);
+	seq = b_last_seq();
+	T_EQ_INT(
+	    backfill_start(&b_bf, CFG_CAT_LINEAR, now - 7200000, 0, b_on_page, b_on_done, NULL), 0);
+	T_REQUIRE(b_run(20000));
+	printf("    350 fills: %d pages, %llu splits, %llu requests, %llu windows\n", bs.pages,
+	       (unsigned long long)bs.st.splits, (unsigned long long)bs.st.requests,
+	       (unsigned long long)bs.st.windows);
+	T_EQ_INT(bs.status, 0);
+	T_EQ_INT(bs.dup, 0);
+	T_EQ_INT(bs.bad, 0);
+	T_CHECK(b_all_seen(bs.lin, 350));
+	T_EQ_INT(bs.out_of_order, 0);
+	T_CHECK(bs.st.splits >= 3);
+	T_EQ_INT(bs.st.fills, 350);
+	T_EQ_INT(bs.st.requests, (uint64_t)bs.pages + bs.st.splits);
+	T_EQ_INT(b_events_clean(seq), (int)bs.st.requests);
+	T_EQ_INT(b_events_with("&cursor="), 0); /* every window fitted a page */
+
+	b_reset_sink();
+	b_load_fills("linear", "lin", 150, now - 1800000, 0, 1); /* one millisecond */
+	seq = b_last_seq();
+	T_EQ_INT(
+	    backfill_start(&b_bf, CFG_CAT_LINEAR, now - 7200000, 0, b_on_page, b_on_done, NULL), 0);
+	T_REQUIRE(b_run(20000));
+	printf("    150 fills in 1 ms: %d pages, %llu splits, %llu requests\n", bs.pages,
+	       (unsigned long long)bs.st.splits, (unsigned long long)bs.st.requests);
+	T_EQ_INT(bs.status, 0);
+	T_EQ_INT(bs.dup, 0);
+	T_CHECK(b_all_seen(bs.lin, 150));
+	T_EQ_INT(bs.out_of_order, 0);
+	T_EQ_INT(b_events_clean(seq), (int)bs.st.requests);
+	T_CHECK(b_events_with("&cursor=") >= 1); /* the millisecond's second page */
 	b_teardown();
 }
 

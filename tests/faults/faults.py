@@ -481,6 +481,42 @@ def s_pg_down(ctx):
     r.stop()
 
 
+def s_pg_down_at_start(ctx):
+    """1b. PostgreSQL down when fillrelay starts: it runs (not healthy, not
+    subscribed: the book waits for its warm-up, the backfill for the book);
+    fills made meanwhile exist at the exchange only; once PostgreSQL is back
+    the book is warmed, the backfill brings them, the stream subscribes."""
+    n = size(200, 2000)
+    r = Relay(ctx, ctx.dir)
+    r.start()
+    ctx.stream(n // 4, batch=10)
+    wait_for("first fills written", lambda: ctx.svc.psql(
+        "SELECT count(*) FROM trading.fills") == str(n // 4), 30)
+    r.stop()
+    ctx.svc.cmd("stop-pg")
+    subs = ctx.peer.counter("subscribe_ok") or 0
+    r.start(wait_subscribed=False)
+    time.sleep(3)
+    if not r.alive():
+        raise Fail("fillrelay exited with PostgreSQL down at start: %s" % r.tail())
+    st, _ = r.http("/healthz")
+    if st != 503:
+        raise Fail("/healthz %s with PostgreSQL down, want 503" % st)
+    if (ctx.peer.counter("subscribe_ok") or 0) != subs:
+        raise Fail("subscribed before the book was warm")
+    ctx.load([ctx.book.make(now_ms()) for _ in range(n // 4)])  # REST only
+    t0 = time.time()
+    ctx.svc.cmd("start-pg")
+    wait_for("subscribed after PostgreSQL came back",
+             lambda: (ctx.peer.counter("subscribe_ok") or 0) > subs, 60)
+    t_sub = time.time() - t0
+    ctx.stream(n - n // 2, batch=10)
+    check_exactly_once(ctx, r, timeout=90)
+    ctx.details.append("%d fills made while PostgreSQL was down (REST only); subscribed %.1fs "
+                       "after it came back" % (n // 4, t_sub))
+    r.stop()
+
+
 def s_redis_down(ctx):
     """2. Redis stopped during a stream, started empty: keys rewritten; then
     PostgreSQL and Redis down at once."""
@@ -813,6 +849,7 @@ SCENARIOS = [
     ("pg_down", s_pg_down),
     ("redis_down", s_redis_down),
     ("kill9", s_kill9),
+    ("pg_down_at_start", s_pg_down_at_start),
     ("ws_gap", s_ws_gap),
     ("long_outage", s_long_outage),
     ("full_disk", s_full_disk),
