@@ -86,20 +86,6 @@ static void exec_sql(const char *name, const char *sql)
 	PQfinish(c);
 }
 
-/* A query's single number (-1 when it gives none). */
-static long qnum_db(const char *sql)
-{
-	PGconn *c = db(ENV.pgdb);
-	PGresult *r = PQexec(c, sql);
-	long v = -1;
-
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-		v = atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	PQfinish(c);
-	return v;
-}
-
 /* Every row of a query, one line each, columns joined by '|'. */
 static void dump_sql(const char *name, const char *sql, char *out, size_t cap)
 {
@@ -665,6 +651,15 @@ static void lt_page(int from, int to)
 	T_EQ_INT(sink_rest_page(&S, "acc", "linear", page, used), 0);
 }
 
+/* Fills 1..n of the history, stored, a page at a time. */
+static void lt_history(int n)
+{
+	for (int i = 1; i <= n; i += SINK_PAGE_MAX) {
+		lt_page(i, i + SINK_PAGE_MAX - 1 < n ? i + SINK_PAGE_MAX - 1 : n);
+		T_REQUIRE(run_until(settled, 30000));
+	}
+}
+
 /* A late fill before a 4,000-fill history: its rebuild takes many loop
  * iterations (the loop keeps running: a 10 ms timer never waits long), and
  * leaves exactly what a rebuild from scratch leaves (a second, blocking
@@ -677,10 +672,7 @@ TEST(it_rebuild_long_history_runs_on_the_loop)
 	int tick;
 
 	up(1);
-	for (int i = 1; i <= N; i += SINK_PAGE_MAX) {
-		lt_page(i, i + SINK_PAGE_MAX - 1 < N ? i + SINK_PAGE_MAX - 1 : N);
-		T_REQUIRE(run_until(settled, 30000));
-	}
+	lt_history(N);
 	T_EQ_INT((int)S.stats.rebuilds, 0);
 	lt_arena("before");
 	tick = loop_timer_add(&L, 10, 10, lt_tick, NULL);
@@ -703,7 +695,7 @@ TEST(it_rebuild_long_history_runs_on_the_loop)
 	T_CHECK(lt_ticks >= 5);
 	T_CHECK(lt_max_gap_us < 500000);
 	/* what the rebuild left is what a rebuild from scratch leaves */
-	T_EQ_INT((int)qnum_db("SELECT count(*) FROM trading.fills WHERE symbol = 'ETHUSDT'"), N + 1);
+	T_EQ_INT((int)itenv_pg_num(&ENV, "SELECT count(*) FROM trading.fills WHERE symbol = 'ETHUSDT'"), N + 1);
 	changed = S.rb_.changed;
 	T_EQ_INT(sink_rebuild_symbol(&S.rb_, "acc", "linear", "ETHUSDT"), 0);
 	T_EQ_INT((int)(S.rb_.changed - changed), 0);
@@ -720,18 +712,15 @@ static int lt_reading(void)
  * rebuild fails, is retried and ends as a rebuild from scratch would. */
 TEST(it_rebuild_retried_after_its_connection_dies)
 {
-	enum { N = 2000 };
+	const int n = 2000;
 	uint64_t changed;
 	long killed;
 
 	up(1);
-	for (int i = 1; i <= N; i += SINK_PAGE_MAX) {
-		lt_page(i, i + SINK_PAGE_MAX - 1 < N ? i + SINK_PAGE_MAX - 1 : N);
-		T_REQUIRE(run_until(settled, 30000));
-	}
+	lt_history(n);
 	lt_page(0, 0);
 	T_REQUIRE(run_until(lt_reading, 20000));
-	killed = qnum_db("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	killed = itenv_pg_num(&ENV, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
 	                 " WHERE pid <> pg_backend_pid() AND xact_start IS NOT NULL"
 	                 " AND (query = 'BEGIN' OR query LIKE 'UPDATE trading.fills SET bot_id%'"
 	                 " OR query LIKE 'INSERT INTO trading.fill_allocations AS t%'"

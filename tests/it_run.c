@@ -101,15 +101,7 @@ static PGconn *db(void)
 
 static long qnum(const char *sql)
 {
-	PGconn *c = db();
-	PGresult *r = PQexec(c, sql);
-	long v = -1;
-
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-		v = atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	PQfinish(c);
-	return v;
+	return itenv_pg_num(&E, sql);
 }
 
 static redisContext *rc_connect(void)

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "t.h"
 
 struct itpeer itpeer;
@@ -225,6 +227,26 @@ int itenv_read(struct itenv *e)
 	e->rpass = getenv("FR_TEST_REDIS_PASSWORD");
 	return e->pghost && e->pgport && e->pguser && e->pgpass && e->pgdb && e->rhost &&
 	       e->rport && e->rpass;
+}
+
+/* see itpeer.h */
+long itenv_pg_num(const struct itenv *e, const char *sql)
+{
+	char ci[512];
+	PGconn *c;
+	PGresult *r;
+	long v = -1;
+
+	snprintf(ci, sizeof ci, "hostaddr=%s port=%s dbname=%s user=%s password=%s", e->pghost,
+	         e->pgport, e->pgdb, e->pguser, e->pgpass);
+	c = PQconnectdb(ci);
+	T_REQUIRE(PQstatus(c) == CONNECTION_OK);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+		v = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQfinish(c);
+	return v;
 }
 
 /* see itpeer.h */

@@ -53,6 +53,9 @@ struct itenv {
 };
 /* Reads them into e: 1 when all are set, else 0. */
 int itenv_read(struct itenv *e);
+/* The single number sql gives in e's database (a blocking connection of its
+ * own), -1 when it gives none; the test stops when it cannot connect. */
+long itenv_pg_num(const struct itenv *e, const char *sql);
 /* A free TCP port on 127.0.0.1 (bound, read and released). */
 int itpeer_free_port(void);
 

@@ -649,8 +649,12 @@ def phase_thru(applied_before):
             row("throughput: CPU per fill, %s" % role, "%.0f us" % us, "",
                 "%.1f CPU s in %.1f s; alone on one core: %.0f fills/s"
                 % (used[role], w1 - w0, 1e6 / us if us else float("inf")))
+    total_us = sum(used.values()) * 1e6 / r["sent"] if r["sent"] else 0
     row("throughput: CPU used, all of the above", "%.0f%% of %d cores" % (
         100 * sum(used.values()) / (w1 - w0) / ncpu, ncpu), "", "over the phase (push and drain)")
+    if total_us:
+        row("throughput: ceiling of this machine (all processes)", "%.0f fills/s" % (ncpu * 1e6 / total_us),
+            "", "%d cores / %.0f us of CPU per fill, summed over the processes above" % (ncpu, total_us))
     log("RSS before/after throughput:", st0, st1)
     return r
 
