@@ -288,6 +288,18 @@ int arena_reserve(size_t bytes)
 }
 
 /* see arena.h */
+void arena_touch(void *p, size_t n)
+{
+	volatile unsigned char *b = p;
+
+	if (n == 0)
+		return;
+	for (size_t off = 0; off < n; off += 4096)
+		b[off] = b[off];
+	b[n - 1] = b[n - 1];
+}
+
+/* see arena.h */
 void arena_process_stats(struct arena_stats *main_st, struct arena_stats *boot_st)
 {
 	arena_get_stats(&arena_main, main_st);

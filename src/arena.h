@@ -103,6 +103,12 @@ void arena_fail_nth(struct arena *a, int64_t n);
  */
 int arena_reserve(size_t bytes);
 
+/* Makes the pages of [p, p + n) resident now, contents unchanged (one write
+ * per page): for the static storage a long-running verb will use, touched at
+ * start like the process arena, so that the resident size does not creep as
+ * load first reaches the far ends of its tables (the bench's RSS growth). */
+void arena_touch(void *p, size_t n);
+
 /* Statistics of the process arena (zeroes before arena_reserve), and of the
  * bootstrap arena that served allocations before it. */
 void arena_process_stats(struct arena_stats *main_st, struct arena_stats *boot_st);

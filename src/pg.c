@@ -17,6 +17,7 @@
 
 #include <libpq-fe.h>
 
+#include "arena.h"
 #include "log.h"
 #include "schema.h"
 
@@ -1551,6 +1552,13 @@ static int pg_bulk_split(const char *sql, size_t *open, size_t *close)
 		}
 	}
 	return FR_EINVAL;
+}
+
+/* see pg.h */
+void pg_touch(struct pg *p)
+{
+	arena_touch(p, sizeof *p);
+	arena_touch(&pg_bulk, sizeof pg_bulk);
 }
 
 /* The pending rows of kind k as one statement into pg_bulk: its parameter

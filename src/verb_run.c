@@ -721,6 +721,10 @@ int verb_run_sinks_open(struct verb_run_sinks *s, const struct cfg *c, const cha
 		          LS("reason", s->sink.msg));
 		return EX_UNAVAILABLE;
 	}
+	/* Resident from the start, like the arena: a burst reaching the far end
+	 * of a table later does not grow the process (arena.h arena_touch). */
+	arena_touch(s, sizeof *s);
+	pg_touch(&s->pg);
 	return EX_OK;
 }
 
@@ -829,6 +833,7 @@ static int run_setup(void)
 	if (rc == EX_OK && !sink_warm_pending(&run_s.sink))
 		run_known_pending = run_last_known() != EX_OK;
 	for (int i = 0; i < run_accts_n && rc == EX_OK; i++) {
+		arena_touch(&run_accts[i], sizeof run_accts[i]); /* as verb_run_sinks_open */
 		rc = run_setup_acct(i);
 		run_accts_up += rc == EX_OK;
 	}
