@@ -19,7 +19,7 @@
 
 /* Counts a page's entries; shared by every backfill (single-threaded). */
 static struct decode bf_dec;
-static const struct decode_sink bf_no_sink = {0};
+static const struct decode_sink bf_no_sink = {.envelope_only = 1};
 
 static void bf_arm(struct backfill *bf, int64_t delay_ms);
 

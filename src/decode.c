@@ -1606,6 +1606,8 @@ static int rest_body(struct walk *w, enum decode_kind kind)
 		return fail(w, FR_EINVAL,
 		            "result.list: entries of unknown kind (no execId, "
 		            "orderStatus, accountType, coin or size)");
+	if (w->s->envelope_only)
+		return 0;
 	return entries(w, e->kind, list);
 }
 

@@ -320,9 +320,11 @@ struct decode_reject {
  * env points into *d; see "Memory" above.
  *
  * envelope_only: a push's envelope is read (topic, id, creationTime,
- * env.entries) and its data[] is not: no record callback, records and
- * rejects 0. For a reader that only routes messages (bybit.c tells control
- * answers from pushes this way; the sink decodes each push in full).
+ * env.entries) and its data[] is not, nor a REST answer's result.list (its
+ * envelope and env.entries are): no record callback, records and rejects 0.
+ * For readers that only route or count (bybit.c tells control answers from
+ * pushes this way, rest.c and backfill.c read envelopes and page sizes; the
+ * sink decodes each message in full).
  */
 struct decode_sink {
 	void *ctx;

@@ -333,7 +333,7 @@ struct rest_answer {
  * although decode_rest calls it an error: the list is the caller's. */
 static void rest_read_envelope(struct rest_client *c, struct rest_answer *a)
 {
-	static const struct decode_sink none = {0};
+	static const struct decode_sink none = {.envelope_only = 1};
 	const struct http_resp *resp = &c->http.resp;
 	const struct decode_env *e = &rest_dec.env;
 

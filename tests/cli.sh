@@ -13,11 +13,12 @@ trap 'rm -rf "$tmp"' EXIT
 ok() { echo "ok   $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1"; shift; for l in "$@"; do echo "    $l"; done; fail=$((fail + 1)); }
 
-# expect NAME CODE COMMAND...: runs COMMAND, keeps stdout/stderr in $out/$err.
+# expect NAME CODE COMMAND...: runs COMMAND (killed after 60 s: a hang is a
+# failure, exit 124, not a stuck suite), keeps stdout/stderr in $out/$err.
 expect() {
 	local name=$1 code=$2 rc
 	shift 2
-	"$@" >"$tmp/out" 2>"$tmp/err"
+	timeout 60 "$@" >"$tmp/out" 2>"$tmp/err"
 	rc=$?
 	out=$(cat "$tmp/out")
 	err=$(cat "$tmp/err")
@@ -67,16 +68,38 @@ for verb in run check migrate rebuild decode orderid fills pnl positions spill h
 		contains "help-$verb" "$out" "^usage: fillrelay $verb"
 done
 
-# run with nothing listening on the configured PostgreSQL: refuses to start,
-# saying why (the warm-up needs the database), before touching the exchange.
+# run with nothing listening on the configured PostgreSQL: starts anyway (the
+# book's warm-up waits for the database; the stream stays unsubscribed), says
+# why, answers /healthz 503, and stops cleanly on SIGTERM. The exchange URLs
+# point at a closed local port: nothing outside this machine is contacted.
+mport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 { sed '/^\[postgres\]/,$d' tests/cfg/good_minimal.conf
-  printf '[listener]\nspill_dir = %s/run-spill\nmetrics_addr = 127.0.0.1:1\n\n' "$tmp"
+  printf '[listener]\nspill_dir = %s/run-spill\nmetrics_addr = 127.0.0.1:%s\n\n' "$tmp" "$mport"
+  printf '[exchange]\nws_url = wss://localhost:1/v5/private\nrest_url = https://localhost:1\n\n'
   printf '[postgres]\nconninfo = hostaddr=127.0.0.1 port=1 dbname=x user=x connect_timeout=2\n'
 } >"$tmp/run-unreachable.conf"
 mkdir -p "$tmp/run-spill"
-expect run-unreachable 69 "$bin" run -c "$tmp/run-unreachable.conf" &&
-	contains run-unreachable "$err" 'msg="cannot open the sink"' 'port 1 failed' \
-		'msg="fillrelay stopped" instance=fillrelay exit=69'
+"$bin" run -c "$tmp/run-unreachable.conf" >"$tmp/run.log" 2>&1 &
+rpid=$!
+for _ in $(seq 100); do
+	grep -q 'msg="fillrelay started"' "$tmp/run.log" && break
+	kill -0 "$rpid" 2>/dev/null || break
+	sleep 0.1
+done
+health=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$mport/healthz")
+alive=0
+kill -0 "$rpid" 2>/dev/null && alive=1
+kill -TERM "$rpid" 2>/dev/null
+wait "$rpid"
+rrc=$?
+if [ "$alive" = 1 ] && [ "$rrc" = 0 ] && [ "$health" = 503 ]; then
+	contains run-unreachable "$(cat "$tmp/run.log")" \
+		'msg="PostgreSQL not reachable at start: records wait in the journal' 'port 1 failed' \
+		'msg="fillrelay stopped" instance=fillrelay exit=0'
+else
+	bad run-unreachable "alive $alive, /healthz $health (want 503), exit $rrc (want 0)" \
+		"log: $(tail -c 600 "$tmp/run.log")"
+fi
 
 # the query verbs (tests/it_verbs.c runs them against real services): usage
 # errors before anything is read, an unknown bot before any connection.

@@ -1634,6 +1634,14 @@ TEST(decode_envelope_only)
 	/* the whole message is still checked */
 	T_EQ_INT(decode_push(&dec, "{\"topic\":\"execution\",\"data\":[", 29, &env_only),
 	         FR_EINVAL);
+	/* a REST page: its envelope and size, not its records */
+	memset(&cap, 0, sizeof cap);
+	n = slurp(own("rest_exec_list_cursor.json"));
+	T_REQUIRE(n > 0);
+	T_EQ_INT(decode_rest(&dec, DECODE_KIND_EXECUTION, file_buf, (size_t)n, &env_only), 0);
+	T_EQ_INT(records(), 0);
+	T_CHECK(dec.env.entries > 0);
+	T_INT_IS(dec.env.ret_code, 0);
 }
 
 TEST(decode_kind_names)
