@@ -235,8 +235,7 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 	const struct loop_sys *s = l->sys;
 	nfds_t n = 0;
 	int rc, wait;
-
-	uint64_t t0 = loop_mono_us();
+	uint64_t t0 = loop_mono_us(), before;
 
 	l->iterations++;
 	l->now_ms = s->mono_ms(s->ctx);
@@ -246,7 +245,7 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 		if (l->fds[i].fd >= 0)
 			l->pfds[n++] = (struct pollfd){ l->fds[i].fd, l->fds[i].events, 0 };
 	wait = l->stopping ? 0 : loop_wait_ms(l, max_wait_ms);
-	l->busy_us_ = loop_mono_us() - t0; /* before-sleep work */
+	before = loop_mono_us() - t0; /* before-sleep work */
 	rc = s->poll(s->ctx, l->pfds, n, wait);
 	if (rc < 0 && errno != EINTR)
 		return FR_EIO;
@@ -254,7 +253,7 @@ int loop_run_once(struct loop *l, int max_wait_ms)
 	l->now_ms = s->mono_ms(s->ctx);
 	rc = rc > 0 ? loop_dispatch_fds(l, n) : 0;
 	rc += loop_fire_timers(l);
-	loop_lat_note(&l->busy, l->busy_us_ + (loop_mono_us() - t0));
+	loop_lat_note(&l->busy, before + (loop_mono_us() - t0));
 	return rc;
 }
 

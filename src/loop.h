@@ -82,7 +82,6 @@ struct loop {
 	/* Work per iteration (before-sleep step, handlers, timers: all but the
 	 * poll wait), real clock: how long the loop could not answer. */
 	struct loop_lat busy;
-	uint64_t busy_us_;
 };
 
 void loop_init(struct loop *l, const struct loop_sys *sys);

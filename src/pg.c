@@ -380,20 +380,28 @@ int pg_start(struct pg *p)
 	return 0;
 }
 
-static int pg_watch(struct pg *p, short events)
+/* Watches conn's socket for events with fn(arg); *fd is the one watched (-1
+ * none): libpq may change sockets while connecting. 0 or FR_EFULL. */
+static int pg_watch_conn(struct loop *l, void *conn, int *fd, short events, loop_fd_fn fn,
+                         void *arg)
 {
-	int fd = PQsocket(p->conn_);
+	int s = PQsocket(conn);
 
-	if (fd != p->fd_) {
-		if (p->fd_ >= 0)
-			loop_fd_del(p->loop, p->fd_);
-		p->fd_ = -1;
-		if (fd < 0 || loop_fd_add(p->loop, fd, events, pg_on_fd, p) != 0)
+	if (s != *fd) {
+		if (*fd >= 0)
+			loop_fd_del(l, *fd);
+		*fd = -1;
+		if (s < 0 || loop_fd_add(l, s, events, fn, arg) != 0)
 			return FR_EFULL;
-		p->fd_ = fd;
+		*fd = s;
 		return 0;
 	}
-	return loop_fd_events(p->loop, fd, events);
+	return loop_fd_events(l, s, events);
+}
+
+static int pg_watch(struct pg *p, short events)
+{
+	return pg_watch_conn(p->loop, p->conn_, &p->fd_, events, pg_on_fd, p);
 }
 
 /* Server notices ("already exists, skipping") would go to stderr raw. */
@@ -1555,9 +1563,8 @@ static int pg_bulk_split(const char *sql, size_t *open, size_t *close)
 }
 
 /* see pg.h */
-void pg_touch(struct pg *p)
+void pg_touch_buffers(void)
 {
-	arena_touch(p, sizeof *p);
 	arena_touch(&pg_bulk, sizeof pg_bulk);
 }
 
@@ -2078,6 +2085,16 @@ int pg_query_blocking(struct pg *p, const char *sql, pg_row_fn fn, void *arg)
 /* ---- blocking statements ------------------------------------------------- */
 
 /* see pg.h */
+/* The conninfo values of a connection of its own: the main one's, with the
+ * address it resolved, or NULL for hostaddr while none is known (libpq then
+ * looks the name up itself, blocking: start-up only). */
+static void pg_own_vals(const struct pg *p, const char **vals)
+{
+	memcpy(vals, p->vals_, sizeof p->vals_);
+	if (p->hostaddr_i_ >= 0)
+		vals[p->hostaddr_i_] = p->hostaddr_[0] ? p->hostaddr_ : NULL;
+}
+
 int pg_blk_open(struct pg *p, struct pg_blk *k)
 {
 	const char *vals[PG_PARAMS_MAX + 1];
@@ -2087,11 +2104,7 @@ int pg_blk_open(struct pg *p, struct pg_blk *k)
 	k->conn = NULL;
 	k->io = NULL;
 	k->changed = 0;
-	memcpy(vals, p->vals_, sizeof vals);
-	if (p->hostaddr_i_ >= 0 && !p->hostaddr_[0])
-		vals[p->hostaddr_i_] = NULL; /* a name: libpq looks it up (start-up only) */
-	else if (p->hostaddr_i_ >= 0)
-		vals[p->hostaddr_i_] = p->hostaddr_;
+	pg_own_vals(p, vals);
 	c = PQconnectdbParams(p->keys_, vals, 0);
 	if (!c || PQstatus(c) != CONNECTION_OK) {
 		pg_set_msg(p->msg, sizeof p->msg, c ? PQerrorMessage(c) : "out of memory");
@@ -2110,13 +2123,25 @@ void pg_blk_close(struct pg_blk *k)
 	k->conn = NULL;
 }
 
+/* Hands a single-row result's fields (NULL for SQL NULL, at most 64) to fn. */
+static int pg_row_call(const PGresult *r, pg_row_fn fn, void *arg)
+{
+	const char *row[64];
+	int n = PQnfields(r);
+
+	if (n > (int)(sizeof row / sizeof row[0]))
+		n = (int)(sizeof row / sizeof row[0]);
+	for (int i = 0; i < n; i++)
+		row[i] = PQgetisnull(r, 0, i) ? NULL : PQgetvalue(r, 0, i);
+	return fn(arg, n, row);
+}
+
 /* see pg.h */
 int pg_blk_query(struct pg_blk *k, const char *sql, int nparams, const char *const *params,
                  pg_row_fn fn, void *arg)
 {
 	struct pg *p = k->p;
 	PGconn *c = k->conn;
-	const char *row[64];
 	PGresult *r;
 	int rc = 0, rows = 0;
 
@@ -2128,13 +2153,7 @@ int pg_blk_query(struct pg_blk *k, const char *sql, int nparams, const char *con
 		ExecStatusType st = PQresultStatus(r);
 
 		if (st == PGRES_SINGLE_TUPLE && rc == 0) {
-			int n = PQnfields(r);
-
-			if (n > (int)(sizeof row / sizeof row[0]))
-				n = (int)(sizeof row / sizeof row[0]);
-			for (int i = 0; i < n; i++)
-				row[i] = PQgetisnull(r, 0, i) ? NULL : PQgetvalue(r, 0, i);
-			rc = fn(arg, n, row);
+			rc = pg_row_call(r, fn, arg);
 			rows++;
 		} else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && rc == 0) {
 			pg_set_msg(p->msg, sizeof p->msg, PQresultErrorMessage(r));
@@ -2423,19 +2442,9 @@ static void pg_rbio_progress(struct pg_rbio *io)
 	io->timer_ = loop_timer_add(io->loop, ms, 0, pg_rbio_on_stall, io);
 }
 
-/* Watches conn's socket (it may change while connecting) for events. */
 static int pg_rbio_watch(struct pg_rbio *io, void *conn, int *fd, short events, loop_fd_fn fn)
 {
-	int s = PQsocket(conn);
-
-	if (s != *fd) {
-		pg_rbio_unwatch(io, fd);
-		if (s < 0 || loop_fd_add(io->loop, s, events, fn, io) != 0)
-			return FR_EFULL;
-		*fd = s;
-		return 0;
-	}
-	return loop_fd_events(io->loop, s, events);
+	return pg_watch_conn(io->loop, conn, fd, events, fn, io);
 }
 
 /* The writer's events: answers always, the socket while output waits. */
@@ -2465,13 +2474,10 @@ static int pg_rbio_connect_one(struct pg_rbio *io, struct pg_blk *k)
 	struct pg *p = io->p;
 	const char *vals[PG_PARAMS_MAX + 1];
 
-	memcpy(vals, p->vals_, sizeof vals);
-	if (p->hostaddr_i_ >= 0) {
-		if (!p->hostaddr_[0]) {
-			pg_set_msg(p->msg, sizeof p->msg, "rebuild: PostgreSQL's address is not known yet");
-			return FR_EIO;
-		}
-		vals[p->hostaddr_i_] = p->hostaddr_;
+	pg_own_vals(p, vals);
+	if (p->hostaddr_i_ >= 0 && !vals[p->hostaddr_i_]) { /* never a lookup on the loop */
+		pg_set_msg(p->msg, sizeof p->msg, "rebuild: PostgreSQL's address is not known yet");
+		return FR_EIO;
 	}
 	k->conn = PQconnectStartParams(p->keys_, vals, 0);
 	if (!k->conn || PQstatus(k->conn) == CONNECTION_BAD) {
@@ -2596,7 +2602,6 @@ static void pg_rbio_on_step(struct loop *l, int id, void *arg)
 static void pg_rbio_read(struct pg_rbio *io)
 {
 	PGconn *c = io->rd.conn;
-	const char *row[64];
 	int n = 0, done = 0, f = PQflush(io->wr.conn);
 
 	if (f != 0 || io->wr_inflight_ >= PG_RBIO_INFLIGHT_MAX ||
@@ -2623,13 +2628,8 @@ static void pg_rbio_read(struct pg_rbio *io)
 		}
 		st = PQresultStatus(r);
 		if (st == PGRES_SINGLE_TUPLE) {
-			int k = PQnfields(r), rc;
+			int rc = pg_row_call(r, io->on_row_, io->arg_);
 
-			if (k > (int)(sizeof row / sizeof row[0]))
-				k = (int)(sizeof row / sizeof row[0]);
-			for (int i = 0; i < k; i++)
-				row[i] = PQgetisnull(r, 0, i) ? NULL : PQgetvalue(r, 0, i);
-			rc = io->on_row_(io->arg_, k, row);
 			PQclear(r);
 			n++;
 			if (rc < 0 || io->state != PG_RBIO_READING) {

@@ -327,10 +327,11 @@ struct pg {
 int pg_init(struct pg *p, struct loop *l, struct resolv *r, const struct cfg_postgres *pc,
             const struct pg_opts *o);
 
-/* Makes p and the module's statement buffers resident now (arena_touch):
- * for a long-running process, whose resident size then does not grow when a
- * burst first fills whole batches. */
-void pg_touch(struct pg *p);
+/* Makes the module's own statement buffers resident now (arena_touch; a
+ * struct pg is the caller's storage, touched with the rest of it): for a
+ * long-running process, whose resident size then does not grow when a burst
+ * first fills whole batches. */
+void pg_touch_buffers(void);
 
 /* Starts connecting (resolving first when needed). 0, or FR_EINVAL if not idle. */
 int pg_start(struct pg *p);

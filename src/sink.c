@@ -551,9 +551,9 @@ static int sink_rb_is(const char *stored, const char *want)
  * Whether the row as stored (bot_id, reason, close_reason, realized_pnl,
  * trade_seq, has allocations) already says what the rebuilt book says: then
  * nothing is written for it. A rebuild re-applies a symbol's whole history,
- * and rewriting every fill of it (three statements each, over a blocking
- * connection) stalled the loop for seconds once a symbol held thousands of
- * fills; usually only the fills after the late one change.
+ * and rewriting every fill of it (three statements each) cost seconds once a
+ * symbol held thousands of fills; usually only the fills after the late one
+ * change.
  */
 static int sink_rb_unchanged(const struct sink_rebuild *rb, const struct pg_derived *d,
                              const struct book_result *r)
@@ -579,7 +579,7 @@ static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct de
 	struct sink_rebuild *rb = ctx;
 	struct book_result *r = &rb->res_;
 	struct pg_derived d;
-	int st = book_apply(rb->book, rb->account_, x, rb->have_order_ ? &rb->order_ : NULL, r);
+	int st = book_apply(rb->book, rb->sym_[0], x, rb->have_order_ ? &rb->order_ : NULL, r);
 
 	(void)env;
 	rb->fills++;
@@ -589,9 +589,9 @@ static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct de
 		pg_derived_from_book(&d, r);
 	if (sink_rb_unchanged(rb, st == BOOK_APPLIED ? &d : NULL, st == BOOK_APPLIED ? r : NULL))
 		rb->skipped++;
-	else if (sink_rb_count(rb, pg_blk_fill_derived(&rb->io_.wr, rb->account_, x->exec_id,
+	else if (sink_rb_count(rb, pg_blk_fill_derived(&rb->io_.wr, rb->sym_[0], x->exec_id,
 	                                               st == BOOK_APPLIED ? &d : NULL)) ||
-	         sink_rb_count(rb, pg_blk_allocs(&rb->io_.wr, rb->account_, x->exec_id,
+	         sink_rb_count(rb, pg_blk_allocs(&rb->io_.wr, rb->sym_[0], x->exec_id,
 	                                         st == BOOK_APPLIED ? r : NULL)))
 		return rb->err_;
 	if (st != BOOK_APPLIED)
@@ -604,7 +604,7 @@ static int sink_rb_exec(void *ctx, const struct decode_env *env, const struct de
 		sink_rb_keep(rb, &r->trips[i]);
 	}
 	if (rb->fn)
-		rb->fn(rb->ctx, rb->account_, x, r);
+		rb->fn(rb->ctx, rb->sym_[0], x, r);
 	return 0;
 }
 
@@ -629,7 +629,7 @@ static int sink_rb_row(void *arg, int ncols, const char *const *v)
 		decode_rest(&rb->d_, DECODE_KIND_ORDER, rb->wrap_, (size_t)n, &cbs);
 	n = sink_wrap_into(rb->wrap_, 0, v[0], v[1], strlen(v[1]));
 	if (n < 0) {
-		log_warn("stored fill too large to rebuild: skipped", LS("account", rb->account_));
+		log_warn("stored fill too large to rebuild: skipped", LS("account", rb->sym_[0]));
 		return 0;
 	}
 	n = decode_rest(&rb->d_, DECODE_KIND_EXECUTION, rb->wrap_, (size_t)n, &cbs);
@@ -769,7 +769,6 @@ int sink_rebuild_start(struct sink_rebuild *rb, const char *account, const char 
 	rb->err_ = 0;
 	rb->keep_n_ = 0;
 	rb->have_last_ = 0;
-	rb->account_ = rb->sym_[0];
 	rb->changed0_ = rb->changed;
 	rb->done_ = done;
 	rb->done_ctx_ = done_ctx;
@@ -851,7 +850,7 @@ static void sink_late_pub_add(struct sink *s, const char *account, const char *e
 	s->late_pub_n_++;
 }
 
-static void sink_rebuild_wake(struct loop *l, int id, void *arg)
+static void sink_wake(struct loop *l, int id, void *arg)
 {
 	(void)l;
 	(void)id;
@@ -866,7 +865,7 @@ static void sink_rebuild_failed(struct sink *s)
 	s->rebuild_after_ms_ = sink_now(s) + SINK_REBUILD_RETRY_MS;
 	log_warn("rebuild of a symbol failed: retried", LS("account", e->account),
 	         LS("symbol", e->symbol), LS("error", s->pg->msg));
-	loop_timer_add(s->loop, SINK_REBUILD_RETRY_MS, 0, sink_rebuild_wake, s);
+	loop_timer_add(s->loop, SINK_REBUILD_RETRY_MS, 0, sink_wake, s);
 }
 
 /* The rebuild of dirty_[0] ended; the next starts from the before-sleep step. */
@@ -1383,13 +1382,6 @@ int sink_open(struct sink *s, const struct cfg *c, struct loop *l, struct book *
 	return 0;
 }
 
-static void sink_warm_wake(struct loop *l, int id, void *arg)
-{
-	(void)l;
-	(void)id;
-	(void)arg; /* only wakes the loop: the next before-sleep step retries */
-}
-
 /* The warm-up that failed at open, once PostgreSQL answers: 1 done. */
 static int sink_warm_late(struct sink *s)
 {
@@ -1404,7 +1396,7 @@ static int sink_warm_late(struct sink *s)
 		log_warn("warm-up from PostgreSQL failed: retried", LS("error", s->msg),
 		         LI("retry_ms", SINK_WARM_RETRY_MS));
 		s->warm_after_ms_ = now + SINK_WARM_RETRY_MS;
-		loop_timer_add(s->loop, SINK_WARM_RETRY_MS, 0, sink_warm_wake, s);
+		loop_timer_add(s->loop, SINK_WARM_RETRY_MS, 0, sink_wake, s);
 		return 0;
 	}
 	s->warm_pending_ = 0;

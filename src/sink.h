@@ -229,9 +229,9 @@ struct sink_rebuild {
 	uint64_t skipped; /* fills whose stored derived columns were already right */
 	/* private */
 	const char *const *stored_; /* the row being re-applied: its stored derived columns */
-	const char *account_;
 	int err_;
 	struct pg_rbio io_; /* io_.wr: the writes */
+	/* account, category, symbol being rebuilt */
 	char sym_[3][DECODE_SYMBOL_MAX > CFG_NAME_MAX ? DECODE_SYMBOL_MAX : CFG_NAME_MAX];
 	const char *params_[3]; /* account, category, symbol: sym_ */
 	uint64_t changed0_;

@@ -724,7 +724,7 @@ int verb_run_sinks_open(struct verb_run_sinks *s, const struct cfg *c, const cha
 	/* Resident from the start, like the arena: a burst reaching the far end
 	 * of a table later does not grow the process (arena.h arena_touch). */
 	arena_touch(s, sizeof *s);
-	pg_touch(&s->pg);
+	pg_touch_buffers();
 	return EX_OK;
 }
 
