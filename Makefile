@@ -7,6 +7,10 @@
 #   make test                every suite: product and sanitizer unit tests, CLI,
 #                            fuzz corpora, integration against PostgreSQL and Redis
 #   make fuzz FUZZ_SECONDS=N run every libFuzzer target N seconds
+#   make image               build/image: the OCI image (amd64 + arm64), its archives
+#   make test-image          make image, then run it (image/test-oci.sh)
+#   make board               build/board/fillrelay-board-arm64.img: UEFI arm64 disk
+#   make test-board          make it with a test config, boot it under qemu
 #   make install PREFIX=/usr/local DESTDIR=
 #   make pins-refresh        re-pin the third-party sources the archive serves now
 #
@@ -23,6 +27,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 FUZZ_SECONDS ?= 60
 REVISION := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+IMAGE_SOURCE ?= https://github.com/fillrelay/fillrelay
 
 ifeq ($(FLAVOR),product)
 VARIANT := $(ARCH)-musl
@@ -38,7 +43,7 @@ $(error FLAVOR must be product, asan or fuzz)
 endif
 DEPS := build/deps/$(VARIANT)
 
-NO_DEPS_GOALS := clean distclean pins-refresh fetch help setup
+NO_DEPS_GOALS := clean distclean pins-refresh fetch help setup image test-image board board-init test-board
 ifeq ($(filter $(NO_DEPS_GOALS),$(MAKECMDGOALS)),)
 include $(DEPS)/env.mk
 endif
@@ -80,7 +85,8 @@ FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
 TEST_DEFS := -DFR_OBJ_DIR='"$(OUT)/obj"' -DFR_TEST_OBJ_DIR='"$(OUT)/tobj"' -DFR_NM='"$(NM)"'
 
-.PHONY: all test tests-bin fuzz fuzz-bin clean distclean install pins-refresh fetch help setup demo test-faults bench
+.PHONY: all test tests-bin fuzz fuzz-bin clean distclean install pins-refresh fetch help setup demo test-faults bench \
+	image test-image board board-init test-board
 .DEFAULT_GOAL := all
 
 ifeq ($(FLAVOR),fuzz)
@@ -161,6 +167,35 @@ fuzz:
 	$(MAKE) FLAVOR=fuzz fuzz-bin
 	bash fuzz/run.sh $(FUZZ_SECONDS)
 
+# The FROM-scratch OCI image (image/oci.sh): both architectures in one index.
+image:
+	$(MAKE) ARCH=x86_64 FLAVOR=product all
+	$(MAKE) ARCH=aarch64 FLAVOR=product all
+	sh image/oci.sh build/image $(VERSION) $(REVISION) $(IMAGE_SOURCE) \
+		build/x86_64/fillrelay build/aarch64/fillrelay
+
+test-image: image
+	bash image/test-oci.sh build/image
+
+# The arm64 board (image/board/): init is built with the aarch64 musl and the
+# cross toolchain's Linux UAPI headers (linux/, asm/ only: not its glibc).
+BOARD_CC := build/deps/aarch64-musl/musl/bin/musl-gcc
+BOARD_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
+board-init:
+	$(MAKE) ARCH=aarch64 FLAVOR=product all
+	mkdir -p build/board/uapi
+	for d in linux asm asm-generic; do ln -sfn /usr/aarch64-linux-gnu/include/$$d build/board/uapi/$$d; done
+	$(BOARD_CC) -std=c11 -static -Os -g0 $(WARN) -isystem build/board/uapi \
+		-DINIT_BUILD_EPOCH=$(BOARD_EPOCH) -o build/board/init image/board/init.c
+	aarch64-linux-gnu-strip build/board/init
+
+board: board-init
+	sh image/board/build.sh build/board/fillrelay-board-arm64.img build/board/init \
+		build/aarch64/fillrelay image/board/data
+
+test-board: board-init
+	bash image/test-board.sh
+
 install: $(OUT)/fillrelay
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/fillrelay
 	install -m 0755 $(OUT)/fillrelay $(DESTDIR)$(PREFIX)/bin/fillrelay
@@ -168,6 +203,7 @@ install: $(OUT)/fillrelay
 
 pins-refresh:
 	sh third_party/pins-refresh.sh
+	sh image/board/fetch.sh --refresh
 
 fetch:
 	sh third_party/fetch.sh
@@ -181,6 +217,6 @@ distclean: clean
 	rm -rf third_party/cache
 
 help:
-	@sed -n '2,15p' Makefile
+	@sed -n '2,19p' Makefile
 
 -include $(OBJS:.o=.d) $(UNIT_OBJS:.o=.d) $(IT_OBJS:.o=.d)

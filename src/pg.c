@@ -10,10 +10,12 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -198,6 +200,13 @@ int pg_init(struct pg *p, struct loop *l, struct resolv *r, const struct cfg_pos
 		pg_fail_sticky(p, FR_ECONFIG, "conninfo names a host to look up but no resolver");
 		return FR_ECONFIG;
 	}
+	/* libpq built without OpenSSL takes its SCRAM nonce from /dev/urandom and
+	 * says only "could not generate nonce" when it cannot: a chroot or a
+	 * container without /dev. Said once, here, with the cure. */
+	if (access("/dev/urandom", R_OK) != 0)
+		log_warn("/dev/urandom is not readable: PostgreSQL logins (SCRAM) will fail with "
+		         "\"could not generate nonce\"; give fillrelay a /dev",
+		         LS("error", strerror(errno)));
 	if (p->opts.connect_timeout_ms > 0)
 		p->timeout_ms_ = p->opts.connect_timeout_ms;
 	else if (p->timeout_ms_ <= 0)

@@ -9,6 +9,8 @@ pkgs=(
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static   # arm64
 	postgresql-15 redis-server pgbouncer         # the integration tests' servers
 	python3-websockets openssl curl              # the Bybit-compatible test peer
+	skopeo umoci                                 # make image and its test
+	qemu-system-arm qemu-efi-aarch64 dosfstools mtools fdisk cpio e2fsprogs socat   # make board, its test
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,7 +9,7 @@
 #   ca-rsa.pem ca-rsa.key  test CA, RSA 2048    (signs the *-rsa server certificates)
 #   untrusted-ca-{ec,rsa}.pem   a second CA pair that no client trusts
 # and for KEY in ec (P-256) and rsa (2048), a certificate KIND-KEY.pem with its key KIND-KEY.key:
-#   good       SAN DNS:localhost, IP:127.0.0.1; valid 2020-01-01 .. 2049-12-31; signed by ca-KEY
+#   good       SAN DNS:localhost, DNS:exchange.fillrelay.test (the board image's test), IP:127.0.0.1; valid 2020-01-01 .. 2049-12-31; signed by ca-KEY
 #   untrusted  same names and dates, signed by untrusted-ca-KEY
 #   expired    same names, valid 2020-01-01 .. 2021-01-01 only; signed by ca-KEY
 #   notyet     same names, valid 2090-01-01 .. 2099-01-01; signed by ca-KEY
@@ -76,7 +76,7 @@ keyUsage = critical,$4
 extendedKeyUsage = serverAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
-subjectAltName = DNS:localhost,IP:127.0.0.1
+subjectAltName = DNS:localhost,DNS:exchange.fillrelay.test,IP:127.0.0.1
 [ ext_wronghost ]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,$4
