@@ -194,6 +194,7 @@ board: board-init
 		build/aarch64/fillrelay image/board/data
 
 test-board: board-init
+	$(MAKE) ARCH=x86_64 FLAVOR=product all
 	bash image/test-board.sh
 
 install: $(OUT)/fillrelay

@@ -40,7 +40,9 @@ for f in "$bin_amd64" "$bin_arm64" "$ca" "$conf"; do
 	[ -f "$f" ] || die "missing input $f"
 done
 if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-	SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)
+	# The commit's time; without git, the amd64 binary's (the same inputs
+	# still give the same image).
+	SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null || stat -c %Y "$bin_amd64")
 fi
 export SOURCE_DATE_EPOCH
 created=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)

@@ -11,13 +11,16 @@
 # PostgreSQL, Redis and the Bybit peer's WebSocket and REST ports at
 # 10.0.2.100, which the data partition's hosts file names
 # exchange.fillrelay.test), and the host reaches its /healthz through hostfwd.
-# Then:
+# First, init's pieces that run on this machine (image/board/test_init.c, with
+# ASan/UBSan): board.conf parsing, and the SNTP client against chronyd and
+# against servers that misbehave (image/board/sntp_peer.py). Then:
 #   1. "subscription successful" on the serial console; boot-to-subscribed
 #      printed (from qemu's start: firmware, kernel, init, DHCP, TLS, backfill);
 #   2. /healthz through hostfwd; a fill pushed by the peer lands in PostgreSQL
 #      and Redis;
 #   3. "kill" on the serial console: init SIGKILLs fillrelay and starts it
-#      again; it subscribes again and a second fill lands;
+#      again after its backoff; it subscribes again and a second fill lands;
+#      "status" answers; "restart" stops it with SIGTERM and starts it at once;
 #   4. a power-off request (qemu's system_powerdown: the ACPI power button
 #      under UEFI): init stops fillrelay with SIGTERM, syncs and unmounts the
 #      data partition, powers off; qemu exits;
@@ -43,6 +46,33 @@ for f in build/board/init build/aarch64/fillrelay build/x86_64/fillrelay "$fw"; 
 	[ -f "$f" ] || { echo "missing $f (make board-init, make; qemu-efi-aarch64)"; echo "0 passed, 1 failed"; exit 1; }
 done
 limit=${FR_BOARD_TIMEOUT:-300}
+
+echo "== init's pieces on this machine (image/board/test_init.c: board.conf, SNTP)"
+cport=$(/usr/bin/python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'port %s\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\ncmdport 0\npidfile %s\n' \
+	"$cport" "$work/chronyd.pid" >"$work/chrony.conf"
+# -x: serve time without ever touching this machine's clock.
+chronyd -x -d -f "$work/chrony.conf" >"$work/chronyd.log" 2>&1 &
+cpid=$!
+/usr/bin/python3 image/board/sntp_peer.py >"$work/sntp_peer.ready" 2>"$work/sntp_peer.log" &
+spid=$!
+for _ in $(seq 50); do [ -s "$work/sntp_peer.ready" ] && [ -s "$work/chronyd.pid" ] && break; sleep 0.1; done
+if gcc -std=c11 -g -O1 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wvla \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -Itests -Iimage/board \
+	-o "$work/test_init" tests/t.c image/board/test_init.c; then
+	res=$(FR_CHRONY_PORT=$cport FR_SNTP_PEER="$(sed 's/^ready //' "$work/sntp_peer.ready")" \
+		"$work/test_init" 2>&1)
+	echo "$res" | sed 's/^/   /'
+	last=$(tail -n 1 <<<"$res")
+	p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$last")
+	f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' <<<"$last")
+	E2E_PASS=$((E2E_PASS + ${p:-0}))
+	E2E_FAIL=$((E2E_FAIL + ${f:-1}))
+else
+	bad "image/board/test_init.c builds"
+fi
+kill "$cpid" "$spid" 2>/dev/null
+wait "$cpid" "$spid" 2>/dev/null
 
 e2e_up "$work/e2e"
 data=$work/data
@@ -104,10 +134,19 @@ e2e_wait 1 30
 echo "== kill: init restarts fillrelay"
 console kill
 check "init: fillrelay killed by signal 9" wait_for 'init: fillrelay (ran [0-9]* ms) killed by signal 9' 1 20
+check "init: restart after its backoff (1 s first)" grep -a -q 'init: restarting fillrelay in 1000 ms' "$log"
 check "init: restarted it" wait_for 'init: fillrelay started' 2 20
 check "subscribed again" wait_for 'msg="subscription successful"' 2 60
 e2e_push 2
 e2e_wait 2 30
+console status
+check "console status: fillrelay's pid and the DHCP address" \
+	wait_for 'init: fillrelay pid [0-9]*, up [0-9]* ms, address 10.0.2.15' 1 10
+console restart
+check "console restart: fillrelay stopped with status 0" \
+	wait_for 'init: fillrelay (ran [0-9]* ms) exited with status 0' 1 30
+check "console restart: started again at once" wait_for 'init: fillrelay started' 3 10
+check "console restart: subscribed again" wait_for 'msg="subscription successful"' 3 60
 
 echo "== power-off request"
 printf 'system_powerdown\n' | socat - "UNIX-CONNECT:$work/monitor" >/dev/null

@@ -35,6 +35,12 @@ trap cleanup EXIT
 version=$(sed -n 's/^VERSION := //p' Makefile)
 archive=$img/fillrelay-$version.oci.tar
 
+# A chroot whose root is not a mount point cannot have private mounts
+# (unshare -m says "cannot change root filesystem propagation"): say so.
+if ! unshare -m true 2>/dev/null; then
+	bad "unshare -m works here (in a chroot, bind-mount its root on itself first)"
+fi
+
 echo "== skopeo: the index and both architectures"
 raw=$(skopeo inspect --raw "oci-archive:$archive:$version")
 for a in amd64 arm64; do
@@ -142,8 +148,9 @@ for _ in $(seq 150); do
 done
 check "the image's HEALTHCHECK command (/fillrelay health) answers healthy" [ "$healthy" = 1 ]
 check "the peer saw the stream subscribe" e2e_subscribed 20
-fpid=$(pgrep -P "$upid" | head -1)
-check "fillrelay runs as PID 1 of its namespace and uid 10001 ($(ps -o pid=,user=,args= -p "${fpid:-0}"))" \
+# unshare's child (fillrelay, after sh and chroot exec'd it), from /proc.
+fpid=$(cat /proc/"$upid"/task/*/children 2>/dev/null | tr ' ' '\n' | head -n 1)
+check "fillrelay runs as PID 1 of its namespace and uid 10001 (pid ${fpid:-?}: $(tr '\0' ' ' </proc/"${fpid:-0}"/cmdline 2>/dev/null))" \
 	sh -c "grep -q '^NSpid:.*[[:space:]]1$' /proc/$fpid/status && [ \$(stat -c %u /proc/$fpid) = 10001 ]"
 e2e_push 1
 e2e_wait 1 20

@@ -4,13 +4,14 @@
 set -euo pipefail
 pkgs=(
 	make gcc libc6-dev binutils file patch perl bzip2 xz-utils ca-certificates python3
+	git                                          # the revision in fillrelay version and the image
 	musl-tools                                   # the static product build
 	clang-14 libclang-rt-14-dev                  # libFuzzer and sanitizer runtimes
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static   # arm64
 	postgresql-15 redis-server pgbouncer         # the integration tests' servers
 	python3-websockets openssl curl              # the Bybit-compatible test peer
 	skopeo umoci                                 # make image and its test
-	qemu-system-arm qemu-efi-aarch64 dosfstools mtools fdisk cpio e2fsprogs socat   # make board, its test
+	qemu-system-arm qemu-efi-aarch64 dosfstools mtools fdisk cpio e2fsprogs socat chrony   # make board, its test
 )
 missing=()
 for p in "${pkgs[@]}"; do

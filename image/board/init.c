@@ -68,7 +68,9 @@
 #endif
 
 #define DATA_PARTNAME "fillrelay-data"
-#define DATA_DIR "/data"
+#ifndef DATA_DIR
+#define DATA_DIR "/data" /* image/board/test_init.c points it elsewhere */
+#endif
 #define FR_UID 10001
 #define FR_BIN "/bin/fillrelay"
 #define FR_CONF DATA_DIR "/fillrelay.conf"
@@ -86,7 +88,7 @@ struct board {
 	int dhcp;
 	struct in_addr addr, mask, gw, dns[DNS_MAX];
 	int dns_n;
-	struct in_addr sntp;
+	struct sockaddr_in sntp;
 	int have_sntp;
 	char hostname[64];
 };
@@ -319,11 +321,38 @@ static int parse_cidr(const char *v, struct in_addr *a, struct in_addr *m)
 		return -1;
 	memcpy(ip, v, slash - v);
 	ip[slash - v] = 0;
-	bits = strtol(slash + 1, NULL, 10);
-	if (inet_pton(AF_INET, ip, a) != 1 || bits < 1 || bits > 32)
+	char *end;
+
+	bits = strtol(slash + 1, &end, 10);
+	if (*end || end == slash + 1 || inet_pton(AF_INET, ip, a) != 1 || bits < 1 || bits > 32)
 		return -1;
 	m->s_addr = htonl(bits == 32 ? 0xffffffffu : ~(0xffffffffu >> bits));
 	return 0;
+}
+
+/* "IPv4" or "IPv4:PORT". */
+static int parse_hostport(const char *v, struct sockaddr_in *sa, int port)
+{
+	char ip[32];
+	const char *colon = strchr(v, ':');
+	size_t n = colon ? (size_t)(colon - v) : strlen(v);
+
+	if (n >= sizeof ip)
+		return -1;
+	memcpy(ip, v, n);
+	ip[n] = 0;
+	if (colon) {
+		char *end;
+		long p = strtol(colon + 1, &end, 10);
+
+		if (*end || p < 1 || p > 65535)
+			return -1;
+		port = (int)p;
+	}
+	memset(sa, 0, sizeof *sa);
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, ip, &sa->sin_addr) == 1 ? 0 : -1;
 }
 
 static int board_key(const char *k, char *v)
@@ -343,7 +372,7 @@ static int board_key(const char *k, char *v)
 			cfg.dns_n++;
 		}
 	} else if (!strcmp(k, "sntp"))
-		return (cfg.have_sntp = inet_pton(AF_INET, v, &cfg.sntp) == 1) ? 0 : -1;
+		return (cfg.have_sntp = parse_hostport(v, &cfg.sntp, 123) == 0) ? 0 : -1;
 	else if (!strcmp(k, "hostname"))
 		snprintf(cfg.hostname, sizeof cfg.hostname, "%s", v);
 	else
@@ -446,67 +475,94 @@ static void put64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)v;
 }
 
-/* One SNTP exchange (RFC 4330), at most 3 s; steps the clock when it is off by
- * more than 100 ms and writes the RTC. */
-static void sntp_sync(void)
+/* One SNTP exchange (RFC 4330) with server, at most timeout_ms: the clock's
+ * offset from the server's in ns (positive: we are behind). -1 with errno
+ * set (ETIMEDOUT: no answer) or, for an answer refused (not a server's reply
+ * to this request, or an unsynchronised or kiss-o'-death server), EPROTO. */
+static int sntp_query(const struct sockaddr_in *server, int timeout_ms, int64_t *off_ns)
 {
 	unsigned char q[48] = {0x23}, r[48]; /* LI 0, version 4, mode 3 (client) */
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(123), .sin_addr = cfg.sntp};
 	struct pollfd pfd;
 	uint64_t t1, t4;
-	int64_t off_ns;
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), rc = -1;
 
-	sntp_next_ms = now_ms() + SNTP_EVERY_MS;
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-		goto fail;
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)server, sizeof *server) != 0)
+		goto out;
 	t1 = ntp_now();
 	put64(q + 40, t1);
 	if (send(fd, q, sizeof q, 0) != sizeof q)
-		goto fail;
+		goto out;
 	pfd.fd = fd, pfd.events = POLLIN;
-	if (poll(&pfd, 1, 3000) != 1 || recv(fd, r, sizeof r, 0) != sizeof r)
-		goto fail;
-	t4 = ntp_now();
-	if ((r[0] & 7) != 4 || r[1] == 0 || r[1] > 15 || get64(r + 24) != t1) {
-		say("sntp %s: answer refused (mode %d, stratum %d)", inet_ntoa(cfg.sntp), r[0] & 7, r[1]);
-		close(fd);
-		return;
-	}
-	/* offset = ((t2 - t1) + (t3 - t4)) / 2, in 32.32 fixed point, then ns */
-	int64_t d = (int64_t)(get64(r + 32) - t1) / 2 + (int64_t)(get64(r + 40) - t4) / 2;
-	off_ns = (int64_t)(((__int128)d * 1000000000) >> 32);
-	close(fd);
-	if (off_ns > 100000000 || off_ns < -100000000) {
-		struct timespec ts;
-		struct rtc_time rt;
-		struct tm tm;
-		int rfd;
+	for (;;) {
+		int64_t d;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + off_ns;
-
-		ts.tv_sec = ns / 1000000000, ts.tv_nsec = ns % 1000000000;
-		clock_settime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		memset(&rt, 0, sizeof rt);
-		rt.tm_year = tm.tm_year, rt.tm_mon = tm.tm_mon, rt.tm_mday = tm.tm_mday;
-		rt.tm_hour = tm.tm_hour, rt.tm_min = tm.tm_min, rt.tm_sec = tm.tm_sec;
-		rfd = open("/dev/rtc0", O_RDONLY | O_CLOEXEC);
-		if (rfd >= 0) {
-			ioctl(rfd, RTC_SET_TIME, &rt);
-			close(rfd);
+		if (poll(&pfd, 1, timeout_ms) != 1) {
+			errno = ETIMEDOUT;
+			goto out;
 		}
-		say("sntp %s: clock stepped by %lld ms (RTC written)", inet_ntoa(cfg.sntp),
-		    (long long)(off_ns / 1000000));
-	} else {
-		say("sntp %s: clock within %lld ms", inet_ntoa(cfg.sntp), (long long)(off_ns / 1000000));
+		if (recv(fd, r, sizeof r, 0) != sizeof r)
+			continue; /* not an SNTP answer: wait for one */
+		t4 = ntp_now();
+		if ((r[0] & 7) != 4 || (r[0] >> 6) == 3 || r[1] == 0 || r[1] > 15 ||
+		    get64(r + 24) != t1 || get64(r + 40) == 0) {
+			errno = EPROTO;
+			goto out;
+		}
+		/* ((t2 - t1) + (t3 - t4)) / 2 in 32.32 fixed point, then ns */
+		d = (int64_t)(get64(r + 32) - t1) / 2 + (int64_t)(get64(r + 40) - t4) / 2;
+		*off_ns = (int64_t)(((__int128)d * 1000000000) >> 32);
+		rc = 0;
+		break;
 	}
-	return;
-fail:
-	say("sntp %s: no answer (%s); next try in an hour", inet_ntoa(cfg.sntp), strerror(errno));
-	if (fd >= 0)
+out:
+	close(fd);
+	return rc;
+}
+
+/* Steps the clock by off_ns and writes the RTC. */
+static void clock_step(int64_t off_ns)
+{
+	struct timespec ts;
+	struct rtc_time rt;
+	struct tm tm;
+	int64_t ns;
+	int fd;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + off_ns;
+	ts.tv_sec = ns / 1000000000, ts.tv_nsec = ns % 1000000000;
+	if (clock_settime(CLOCK_REALTIME, &ts) != 0)
+		say("cannot set the clock: %s", strerror(errno));
+	gmtime_r(&ts.tv_sec, &tm);
+	memset(&rt, 0, sizeof rt);
+	rt.tm_year = tm.tm_year, rt.tm_mon = tm.tm_mon, rt.tm_mday = tm.tm_mday;
+	rt.tm_hour = tm.tm_hour, rt.tm_min = tm.tm_min, rt.tm_sec = tm.tm_sec;
+	fd = open("/dev/rtc0", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ioctl(fd, RTC_SET_TIME, &rt);
 		close(fd);
+	}
+}
+
+/* At boot and every hour: steps the clock when it is off by more than 100 ms. */
+static void sntp_sync(void)
+{
+	int64_t off_ns;
+	char who[32];
+
+	sntp_next_ms = now_ms() + SNTP_EVERY_MS;
+	snprintf(who, sizeof who, "%s:%d", inet_ntoa(cfg.sntp.sin_addr), ntohs(cfg.sntp.sin_port));
+	if (sntp_query(&cfg.sntp, 3000, &off_ns) != 0) {
+		say("sntp %s: %s; next try in an hour", who,
+		    errno == EPROTO ? "answer refused" : strerror(errno));
+	} else if (off_ns > 100000000 || off_ns < -100000000) {
+		clock_step(off_ns);
+		say("sntp %s: clock stepped by %lld ms (RTC written)", who, (long long)(off_ns / 1000000));
+	} else {
+		say("sntp %s: clock within %lld ms", who, (long long)(off_ns / 1000000));
+	}
 }
 
 /* ---- 6. network --------------------------------------------------------------- */

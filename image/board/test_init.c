@@ -1,0 +1,167 @@
+/*
+ * test_init.c -- the board init's pieces that can run on the build machine:
+ * board.conf parsing and the SNTP client, against chronyd (a real NTP server,
+ * run with -x so it never touches this machine's clock) and against
+ * image/board/sntp_peer.py's misbehaving servers. Run by image/test-board.sh,
+ * which starts both and passes their ports:
+ *
+ *   FR_CHRONY_PORT=N FR_SNTP_PEER="ahead=N origin=N kod=N silent=N" test_init
+ *
+ * init.c is included whole; its main is renamed away and never runs, and
+ * nothing here steps the clock (sntp_query only measures).
+ */
+#define DATA_DIR "build/board/test_init.data"
+#define main init_main
+#include "init.c"
+#undef main
+
+#include "t.h"
+
+static int peer_port(const char *kind)
+{
+	const char *all = getenv("FR_SNTP_PEER"), *p;
+	char key[16];
+
+	snprintf(key, sizeof key, "%s=", kind);
+	p = all ? strstr(all, key) : NULL;
+	return p ? atoi(p + strlen(key)) : 0;
+}
+
+static struct sockaddr_in local(int port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sa;
+}
+
+TEST(board_hostport)
+{
+	struct sockaddr_in sa;
+
+	T_EQ_INT(parse_hostport("162.159.200.1", &sa, 123), 0);
+	T_EQ_INT(ntohs(sa.sin_port), 123);
+	T_EQ_INT(parse_hostport("127.0.0.1:12123", &sa, 123), 0);
+	T_EQ_INT(ntohs(sa.sin_port), 12123);
+	T_EQ_INT(ntohl(sa.sin_addr.s_addr), 0x7f000001);
+	T_EQ_INT(parse_hostport("127.0.0.1:0", &sa, 123), -1);
+	T_EQ_INT(parse_hostport("127.0.0.1:65536", &sa, 123), -1);
+	T_EQ_INT(parse_hostport("127.0.0.1:12x", &sa, 123), -1);
+	T_EQ_INT(parse_hostport("pool.ntp.org", &sa, 123), -1);
+}
+
+TEST(board_cidr)
+{
+	struct in_addr a, m;
+
+	T_EQ_INT(parse_cidr("192.168.1.50/24", &a, &m), 0);
+	T_EQ_INT(ntohl(a.s_addr), 0xc0a80132);
+	T_EQ_INT(ntohl(m.s_addr), 0xffffff00);
+	T_EQ_INT(parse_cidr("10.1.2.3/32", &a, &m), 0);
+	T_EQ_INT(ntohl(m.s_addr), 0xffffffff);
+	T_EQ_INT(parse_cidr("10.1.2.3/8", &a, &m), 0);
+	T_EQ_INT(ntohl(m.s_addr), 0xff000000);
+	T_EQ_INT(parse_cidr("10.1.2.3", &a, &m), -1);
+	T_EQ_INT(parse_cidr("10.1.2.3/0", &a, &m), -1);
+	T_EQ_INT(parse_cidr("10.1.2.3/33", &a, &m), -1);
+	T_EQ_INT(parse_cidr("10.1.2.3/24x", &a, &m), -1);
+	T_EQ_INT(parse_cidr("10.1.2/24", &a, &m), -1);
+}
+
+TEST(board_conf_static)
+{
+	static const char text[] = "# a static board\n"
+	                           "interface = end0\n"
+	                           "address = 192.168.7.20/24\n"
+	                           "gateway = 192.168.7.1\n"
+	                           "  dns = 1.1.1.1, 9.9.9.9  \n"
+	                           "sntp = 127.0.0.1:4123\n"
+	                           "colour = blue\n"
+	                           "hostname = desk-1\n";
+
+	mkdir(DATA_DIR, 0755);
+	T_REQUIRE(write_file(DATA_DIR "/board.conf", text, 0644) == 0);
+	memset(&cfg, 0, sizeof cfg);
+	read_board_conf();
+	T_EQ_STR(cfg.iface, "end0");
+	T_EQ_INT(cfg.dhcp, 0);
+	T_EQ_INT(ntohl(cfg.addr.s_addr), 0xc0a80714);
+	T_EQ_INT(ntohl(cfg.mask.s_addr), 0xffffff00);
+	T_EQ_INT(ntohl(cfg.gw.s_addr), 0xc0a80701);
+	T_EQ_INT(cfg.dns_n, 2);
+	T_EQ_INT(ntohl(cfg.dns[1].s_addr), 0x09090909);
+	T_EQ_INT(cfg.have_sntp, 1);
+	T_EQ_INT(ntohs(cfg.sntp.sin_port), 4123);
+	T_EQ_STR(cfg.hostname, "desk-1"); /* the unknown key before it is only reported */
+}
+
+TEST(board_conf_defaults_and_bad_values)
+{
+	static const char text[] = "address = dhcp\n"
+	                           "dns = 1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4\n"
+	                           "sntp = time.example\n"
+	                           "gateway = 300.1.1.1\n";
+
+	mkdir(DATA_DIR, 0755);
+	T_REQUIRE(write_file(DATA_DIR "/board.conf", text, 0644) == 0);
+	memset(&cfg, 0, sizeof cfg);
+	read_board_conf();
+	T_EQ_INT(cfg.dhcp, 1);
+	T_EQ_STR(cfg.iface, "");
+	T_EQ_INT(cfg.have_sntp, 0);
+	T_EQ_INT(cfg.gw.s_addr, 0);
+	T_EQ_INT(cfg.dns_n, 3); /* the fourth is refused */
+	T_EQ_STR(cfg.hostname, "fillrelay");
+	unlink(DATA_DIR "/board.conf");
+	memset(&cfg, 0, sizeof cfg);
+	read_board_conf(); /* no file: DHCP, said once */
+	T_EQ_INT(cfg.dhcp, 1);
+}
+
+TEST(sntp_against_chronyd)
+{
+	int port = getenv("FR_CHRONY_PORT") ? atoi(getenv("FR_CHRONY_PORT")) : 0;
+	struct sockaddr_in sa = local(port);
+	int64_t off = INT64_MAX;
+
+	T_REQUIRE(port > 0);
+	T_EQ_INT(sntp_query(&sa, 2000, &off), 0);
+	/* chronyd serves this machine's own clock: the offset is the noise */
+	T_CHECK(off > -50000000 && off < 50000000);
+}
+
+TEST(sntp_server_ahead)
+{
+	struct sockaddr_in sa = local(peer_port("ahead"));
+	int64_t off = 0;
+
+	T_REQUIRE(peer_port("ahead") > 0);
+	T_EQ_INT(sntp_query(&sa, 2000, &off), 0);
+	T_CHECK(off > 4900000000LL && off < 5100000000LL);
+}
+
+TEST(sntp_answers_refused)
+{
+	struct sockaddr_in origin = local(peer_port("origin")), kod = local(peer_port("kod"));
+	int64_t off = 0;
+
+	T_REQUIRE(peer_port("origin") > 0 && peer_port("kod") > 0);
+	errno = 0;
+	T_EQ_INT(sntp_query(&origin, 2000, &off), -1);
+	T_EQ_INT(errno, EPROTO);
+	errno = 0;
+	T_EQ_INT(sntp_query(&kod, 2000, &off), -1);
+	T_EQ_INT(errno, EPROTO);
+}
+
+TEST(sntp_no_answer)
+{
+	struct sockaddr_in silent = local(peer_port("silent"));
+	int64_t off = 0, t0 = now_ms();
+
+	T_REQUIRE(peer_port("silent") > 0);
+	errno = 0;
+	T_EQ_INT(sntp_query(&silent, 300, &off), -1);
+	T_EQ_INT(errno, ETIMEDOUT);
+	T_CHECK(now_ms() - t0 >= 300 && now_ms() - t0 < 2000);
+}
