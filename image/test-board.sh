@@ -12,8 +12,9 @@
 # 10.0.2.100, which the data partition's hosts file names
 # exchange.fillrelay.test), and the host reaches its /healthz through hostfwd.
 # First, init's pieces that run on this machine (image/board/test_init.c, with
-# ASan/UBSan): board.conf parsing, and the SNTP client against chronyd and
-# against servers that misbehave (image/board/sntp_peer.py). Then:
+# ASan/UBSan): board.conf parsing, the SNTP client against chronyd and against
+# servers that misbehave (image/board/sntp_peer.py), the DHCP client against
+# dnsmasq in a network namespace (a lease, its renewal, a NAK, no server). Then:
 #   1. "subscription successful" on the serial console; boot-to-subscribed
 #      printed (from qemu's start: firmware, kernel, init, DHCP, TLS, backfill);
 #   2. /healthz through hostfwd; a fill pushed by the peer lands in PostgreSQL
@@ -47,7 +48,18 @@ for f in build/board/init build/aarch64/fillrelay build/x86_64/fillrelay "$fw"; 
 done
 limit=${FR_BOARD_TIMEOUT:-300}
 
-echo "== init's pieces on this machine (image/board/test_init.c: board.conf, SNTP)"
+# tally OUTPUT: a runner's output, indented, its "N passed, N failed" counted.
+tally() {
+	local last p f
+	echo "$1" | sed 's/^/   /'
+	last=$(tail -n 1 <<<"$1")
+	p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$last")
+	f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' <<<"$last")
+	E2E_PASS=$((E2E_PASS + ${p:-0}))
+	E2E_FAIL=$((E2E_FAIL + ${f:-1}))
+}
+
+echo "== init's pieces on this machine (image/board/test_init.c: board.conf, SNTP, DHCP)"
 cport=$(/usr/bin/python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf 'port %s\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\ncmdport 0\npidfile %s\n' \
 	"$cport" "$work/chronyd.pid" >"$work/chrony.conf"
@@ -60,14 +72,10 @@ for _ in $(seq 50); do [ -s "$work/sntp_peer.ready" ] && [ -s "$work/chronyd.pid
 if gcc -std=c11 -g -O1 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wvla \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -Itests -Iimage/board \
 	-o "$work/test_init" tests/t.c image/board/test_init.c; then
-	res=$(FR_CHRONY_PORT=$cport FR_SNTP_PEER="$(sed 's/^ready //' "$work/sntp_peer.ready")" \
-		"$work/test_init" 2>&1)
-	echo "$res" | sed 's/^/   /'
-	last=$(tail -n 1 <<<"$res")
-	p=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' <<<"$last")
-	f=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' <<<"$last")
-	E2E_PASS=$((E2E_PASS + ${p:-0}))
-	E2E_FAIL=$((E2E_FAIL + ${f:-1}))
+	tally "$(FR_CHRONY_PORT=$cport FR_SNTP_PEER="$(sed 's/^ready //' "$work/sntp_peer.ready")" \
+		"$work/test_init" board_ sntp_ 2>&1)"
+	# The DHCP client against dnsmasq, two network namespaces on one link.
+	tally "$(sh image/board/dhcp-netns.sh "$work" "$work/test_init" 2>&1)"
 else
 	bad "image/board/test_init.c builds"
 fi

@@ -11,7 +11,7 @@ pkgs=(
 	postgresql-15 redis-server pgbouncer         # the integration tests' servers
 	python3-websockets openssl curl              # the Bybit-compatible test peer
 	skopeo umoci                                 # make image and its test
-	qemu-system-arm qemu-efi-aarch64 dosfstools mtools fdisk cpio e2fsprogs socat chrony   # make board, its test
+	qemu-system-arm qemu-efi-aarch64 dosfstools mtools fdisk cpio e2fsprogs socat chrony dnsmasq-base iproute2   # make board, its test
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -68,8 +68,11 @@
 #endif
 
 #define DATA_PARTNAME "fillrelay-data"
-#ifndef DATA_DIR
-#define DATA_DIR "/data" /* image/board/test_init.c points it elsewhere */
+#ifndef DATA_DIR /* image/board/test_init.c points both elsewhere */
+#define DATA_DIR "/data"
+#endif
+#ifndef ETC_DIR
+#define ETC_DIR "/etc"
 #endif
 #define FR_UID 10001
 #define FR_BIN "/bin/fillrelay"
@@ -638,7 +641,8 @@ static void pick_iface(void)
 }
 
 /* DHCP (RFC 2131), client side, broadcast only: DISCOVER, OFFER, REQUEST,
- * ACK. With renewing set: REQUEST for the address held. 0 on an ACK. */
+ * ACK. With renewing set: REQUEST for the address held, unicast to the
+ * server that gave it. 0 on an ACK. */
 enum { DHCP_DISCOVER = 1, DHCP_OFFER = 2, DHCP_REQUEST = 3, DHCP_ACK = 5, DHCP_NAK = 6 };
 
 struct dhcp_msg {
@@ -671,7 +675,12 @@ static int dhcp_send(int s, uint32_t xid, const uint8_t *mac, int type, const st
 	*o++ = 53, *o++ = 1, *o++ = (uint8_t)type;
 	*o++ = 55, *o++ = 4, *o++ = 1, *o++ = 3, *o++ = 6, *o++ = 51;
 	if (type == DHCP_REQUEST && renewing) {
+		/* RENEWING (RFC 2131 4.4.5): unicast to the server that gave the
+		 * lease, ciaddr set, no broadcast flag; the ACK comes back unicast */
 		m.ciaddr = l->addr.s_addr;
+		m.flags = 0;
+		if (l->server.s_addr)
+			to.sin_addr = l->server;
 	} else if (type == DHCP_REQUEST) {
 		*o++ = 50, *o++ = 4, memcpy(o, &l->addr, 4), o += 4;
 		*o++ = 54, *o++ = 4, memcpy(o, &l->server, 4), o += 4;
@@ -680,8 +689,11 @@ static int dhcp_send(int s, uint32_t xid, const uint8_t *mac, int type, const st
 	return sendto(s, &m, sizeof m, 0, (struct sockaddr *)&to, sizeof to) == sizeof m ? 0 : -1;
 }
 
-/* Waits up to ms for an answer to xid; its message type, or -1. */
-static int dhcp_recv(int s, uint32_t xid, struct dhcp_lease *l, int ms)
+/* Waits up to ms for an answer to xid of a type in want (a bit per type);
+ * its type, or -1. Others are skipped: a server that checks an address
+ * before offering it (dnsmasq pings it) answers a repeated DISCOVER late,
+ * and that OFFER must not end the wait for an ACK. */
+static int dhcp_recv(int s, uint32_t xid, struct dhcp_lease *l, int ms, unsigned want)
 {
 	int64_t end = now_ms() + ms;
 	struct dhcp_msg m;
@@ -722,13 +734,13 @@ static int dhcp_recv(int s, uint32_t xid, struct dhcp_lease *l, int ms)
 					memcpy(&l->dns[l->dns_n++], o + 2 + i, 4);
 			o += 2 + len;
 		}
-		if (type > 0)
+		if (type > 0 && type < 32 && (want & 1u << type))
 			return type;
 	}
 	return -1;
 }
 
-static int dhcp_run(struct dhcp_lease *l, int renewing)
+static int dhcp_run(struct dhcp_lease *l, int renewing, int attempts)
 {
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1, rc = -1;
 	struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(68)};
@@ -748,17 +760,17 @@ static int dhcp_run(struct dhcp_lease *l, int renewing)
 		goto out;
 	if (getrandom(&xid, sizeof xid, 0) != sizeof xid)
 		xid = (uint32_t)now_ms();
-	for (int attempt = 0; attempt < 4 && rc != 0; attempt++) {
+	for (int attempt = 0; attempt < attempts && rc != 0; attempt++) {
 		int t;
 
 		if (!renewing) {
 			if (dhcp_send(s, xid, (uint8_t *)ifr.ifr_hwaddr.sa_data, DHCP_DISCOVER, l, 0) != 0 ||
-			    dhcp_recv(s, xid, l, 2000 << attempt) != DHCP_OFFER)
+			    dhcp_recv(s, xid, l, 2000 << attempt, 1u << DHCP_OFFER) != DHCP_OFFER)
 				continue;
 		}
 		if (dhcp_send(s, xid, (uint8_t *)ifr.ifr_hwaddr.sa_data, DHCP_REQUEST, l, renewing) != 0)
 			continue;
-		t = dhcp_recv(s, xid, l, 2000 << attempt);
+		t = dhcp_recv(s, xid, l, 2000 << attempt, 1u << DHCP_ACK | 1u << DHCP_NAK);
 		if (t == DHCP_ACK)
 			rc = 0;
 		else if (t == DHCP_NAK)
@@ -777,8 +789,8 @@ static void write_resolv(const struct in_addr *dns, int n)
 	for (int i = 0; i < n; i++)
 		len += snprintf(text + len, sizeof text - len, "nameserver %s\n", inet_ntoa(dns[i]));
 	text[len] = 0;
-	if (write_file("/etc/resolv.conf", text, 0644) != 0)
-		say("/etc/resolv.conf: %s", strerror(errno));
+	if (write_file(ETC_DIR "/resolv.conf", text, 0644) != 0)
+		say(ETC_DIR "/resolv.conf: %s", strerror(errno));
 }
 
 static void write_hosts(void)
@@ -789,8 +801,8 @@ static void write_hosts(void)
 
 	snprintf(text, sizeof text, "127.0.0.1 localhost %s\n::1 localhost\n%s", cfg.hostname,
 	         n > 0 ? extra : "");
-	if (write_file("/etc/hosts", text, 0644) != 0)
-		say("/etc/hosts: %s", strerror(errno));
+	if (write_file(ETC_DIR "/hosts", text, 0644) != 0)
+		say(ETC_DIR "/hosts: %s", strerror(errno));
 }
 
 static void dhcp_lease_take(void)
@@ -801,24 +813,33 @@ static void dhcp_lease_take(void)
 	memset(&l, 0, sizeof l);
 	l.addr = cfg.addr;
 	l.server = dhcp_server;
-	if (dhcp_run(&l, renewing) != 0 && renewing) {
-		say("dhcp: renewal of %s not answered: asking again from scratch", inet_ntoa(cfg.addr));
+	/* At boot (nothing to supervise yet) up to 4 tries, 2 to 16 s each; later
+	 * one short try per round, so that a missing DHCP server never keeps init
+	 * from a power-off request for long. */
+	int attempts = child ? 1 : 4, rc = dhcp_run(&l, renewing, attempts);
+
+	if (rc != 0 && renewing) {
+		say("dhcp: renewal of %s refused or not answered: asking again from scratch",
+		    inet_ntoa(cfg.addr));
 		renewing = 0;
 		memset(&l, 0, sizeof l);
-		if (dhcp_run(&l, 0) != 0)
-			goto fail;
-	} else if (l.addr.s_addr == 0) {
-		goto fail;
+		rc = dhcp_run(&l, 0, attempts);
 	}
+	if (rc != 0 || l.addr.s_addr == 0)
+		goto fail;
 	if (!renewing || l.addr.s_addr != cfg.addr.s_addr) {
 		if (if_configure(cfg.iface, l.addr, l.mask, l.router) != 0) {
 			say("dhcp: cannot configure %s: %s", cfg.iface, strerror(errno));
 			goto fail;
 		}
 		cfg.addr = l.addr, cfg.mask = l.mask, cfg.gw = l.router;
-		say("dhcp: %s %s/%d gateway %s, lease %u s", cfg.iface, inet_ntoa(l.addr),
-		    __builtin_popcount(l.mask.s_addr), l.router.s_addr ? inet_ntoa(l.router) : "none",
-		    l.lease_s);
+		char a[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN] = "none";
+
+		inet_ntop(AF_INET, &l.addr, a, sizeof a);
+		if (l.router.s_addr) /* (inet_ntoa has one buffer: not twice in one call) */
+			inet_ntop(AF_INET, &l.router, gw, sizeof gw);
+		say("dhcp: %s %s/%d gateway %s, lease %u s", cfg.iface, a,
+		    __builtin_popcount(l.mask.s_addr), gw, l.lease_s);
 		if (!cfg.dns_n)
 			write_resolv(l.dns, l.dns_n);
 	}

@@ -7,10 +7,18 @@
  *
  *   FR_CHRONY_PORT=N FR_SNTP_PEER="ahead=N origin=N kod=N silent=N" test_init
  *
- * init.c is included whole; its main is renamed away and never runs, and
- * nothing here steps the clock (sntp_query only measures).
+ * The dhcp_ tests run inside a network namespace of their own that
+ * image/test-board.sh sets up: veth0 (10.9.0.1/24) with dnsmasq serving
+ * 10.9.0.50-59 on it, veth1 its peer for the client, and veth2 whose peer has
+ * no server:
+ *
+ *   unshare -n sh -c '... dnsmasq ...; test_init dhcp_'
+ *
+ * init.c is included whole; its main is renamed away and never runs, nothing
+ * here steps the clock (sntp_query only measures), and /etc is DATA_DIR.
  */
 #define DATA_DIR "build/board/test_init.data"
+#define ETC_DIR DATA_DIR
 #define main init_main
 #include "init.c"
 #undef main
@@ -164,4 +172,93 @@ TEST(sntp_no_answer)
 	T_EQ_INT(sntp_query(&silent, 300, &off), -1);
 	T_EQ_INT(errno, ETIMEDOUT);
 	T_CHECK(now_ms() - t0 >= 300 && now_ms() - t0 < 2000);
+}
+
+static int in_pool(struct in_addr a)
+{
+	uint32_t h = ntohl(a.s_addr);
+
+	return h >= 0x0a090032 && h <= 0x0a09003b; /* 10.9.0.50 .. 10.9.0.59 */
+}
+
+static void dhcp_setup(const char *iface)
+{
+	memset(&cfg, 0, sizeof cfg);
+	snprintf(cfg.iface, sizeof cfg.iface, "%s", iface);
+	cfg.dhcp = 1;
+	dhcp_bound = 0;
+	dhcp_renew_ms = -1;
+	dhcp_server.s_addr = 0;
+	child = 0;
+	mkdir(DATA_DIR, 0755);
+}
+
+TEST(dhcp_lease_from_dnsmasq_then_renewed)
+{
+	struct in_addr first;
+	int64_t t0;
+	char *resolv;
+
+	T_REQUIRE(getenv("FR_DHCP_NETNS") != NULL);
+	dhcp_setup("veth1");
+	t0 = now_ms();
+	dhcp_lease_take();
+	T_REQUIRE(dhcp_bound == 1);
+	T_CHECK(in_pool(cfg.addr));
+	T_EQ_INT(ntohl(cfg.mask.s_addr), 0xffffff00);
+	T_EQ_INT(ntohl(cfg.gw.s_addr), 0x0a090001);
+	T_EQ_INT(ntohl(dhcp_server.s_addr), 0x0a090001);
+	/* dnsmasq's lease is 120 s: renewed at half (the lease took t0's wait:
+	 * dnsmasq pings an address before it offers it) */
+	T_CHECK(dhcp_renew_ms - now_ms() >= 59000 && dhcp_renew_ms - now_ms() <= 60000);
+	T_CHECK(now_ms() - t0 < 20000);
+	resolv = t_read_file(DATA_DIR "/resolv.conf", NULL);
+	T_REQUIRE(resolv != NULL);
+	T_EQ_STR(resolv, "nameserver 10.9.0.1\n");
+	free(resolv);
+	first = cfg.addr;
+
+	/* the renewal asks for the same address and keeps it */
+	child = 1; /* supervising: one short try */
+	t0 = now_ms();
+	dhcp_lease_take();
+	child = 0;
+	T_EQ_INT(dhcp_bound, 1);
+	T_EQ_INT(cfg.addr.s_addr, first.s_addr);
+	T_CHECK(now_ms() - t0 < 2000); /* answered: not the 2 s wait of a lost one */
+	T_CHECK(dhcp_renew_ms - now_ms() >= 59000 && dhcp_renew_ms - now_ms() <= 60000);
+}
+
+TEST(dhcp_renewal_refused_starts_over)
+{
+	int64_t t0;
+
+	T_REQUIRE(getenv("FR_DHCP_NETNS") != NULL);
+	dhcp_setup("veth1");
+	dhcp_lease_take();
+	T_REQUIRE(dhcp_bound == 1);
+	/* a lease the server never gave (an address outside its range): it says
+	 * NAK (--dhcp-authoritative) and the client asks again from scratch */
+	inet_pton(AF_INET, "10.9.0.200", &cfg.addr);
+	t0 = now_ms();
+	dhcp_lease_take();
+	T_EQ_INT(dhcp_bound, 1);
+	T_CHECK(in_pool(cfg.addr));
+	T_CHECK(now_ms() - t0 < 5000); /* the NAK ends the wait (four tries take 30 s) */
+}
+
+TEST(dhcp_no_server_bounded)
+{
+	int64_t t0;
+
+	T_REQUIRE(getenv("FR_DHCP_NETNS") != NULL);
+	dhcp_setup("veth2");
+	child = 1; /* supervising: one 2 s try, not four */
+	t0 = now_ms();
+	dhcp_lease_take();
+	child = 0;
+	T_EQ_INT(dhcp_bound, 0);
+	T_EQ_INT(cfg.addr.s_addr, 0);
+	T_CHECK(now_ms() - t0 >= 2000 && now_ms() - t0 < 5000);
+	T_CHECK(dhcp_renew_ms - now_ms() > 9000 && dhcp_renew_ms - now_ms() <= 10000);
 }
