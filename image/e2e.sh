@@ -14,6 +14,7 @@
 #   e2e_wait N SECONDS    waits until PostgreSQL holds fill N exactly once and
 #                         Redis the position N x 0.001; ok/bad on the way
 #   e2e_down              stops the peer and the servers (also on exit)
+#   e2e_free_port         a free TCP port of 127.0.0.1
 # ok/bad/E2E_PASS/E2E_FAIL count checks; e2e_summary prints "N passed, N failed".
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 E2E_KEY=e2e-api-key-0001
@@ -92,6 +93,10 @@ host = $8
 port = $9
 password = file:${11}/redis_password
 CONF
+}
+
+e2e_free_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 e2e_sql() {

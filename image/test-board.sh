@@ -14,7 +14,8 @@
 # First, init's pieces that run on this machine (image/board/test_init.c, with
 # ASan/UBSan): board.conf parsing, the SNTP client against chronyd and against
 # servers that misbehave (image/board/sntp_peer.py), the DHCP client against
-# dnsmasq in a network namespace (a lease, its renewal, a NAK, no server). Then:
+# dnsmasq in a network namespace (a lease, its renewal, a NAK, no server) and a
+# static address with its route, host name, hosts and resolv.conf. Then:
 #   1. "subscription successful" on the serial console; boot-to-subscribed
 #      printed (from qemu's start: firmware, kernel, init, DHCP, TLS, backfill);
 #   2. /healthz through hostfwd; a fill pushed by the peer lands in PostgreSQL
@@ -95,7 +96,7 @@ FR_BOARD_DATA_MB=64 sh image/board/build.sh "$work/board.img" build/board/init \
 	build/aarch64/fillrelay "$data" || { bad "board image built"; e2e_summary; exit 1; }
 ok "board image built with the test's data partition"
 
-hp=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+hp=$(e2e_free_port)
 fwd() { echo "guestfwd=tcp:10.0.2.100:$1-cmd:socat - TCP:127.0.0.1:$2"; }
 net="user,id=n0,restrict=on,$(fwd 5432 "$FR_TEST_PGPORT"),$(fwd 6379 "$FR_TEST_REDIS_PORT")"
 net="$net,$(fwd 9443 "$E2E_WS"),$(fwd 9444 "$E2E_REST"),hostfwd=tcp:127.0.0.1:$hp-:9464"

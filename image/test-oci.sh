@@ -112,7 +112,7 @@ mv "$work/amd64/rootfs" "$root"
 e2e_up "$work/e2e"
 mkdir -p "$work/etc" "$work/volume" "$root/run/secrets"
 cp "$work/e2e/peer/ca.pem" "$work/etc/exchange-ca.pem"
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(e2e_free_port)
 e2e_conf "$work/etc/fillrelay.conf" localhost "$E2E_WS" "$E2E_REST" /etc/fillrelay/exchange-ca.pem \
 	"$FR_TEST_PGHOST" "$FR_TEST_PGPORT" "$FR_TEST_REDIS_HOST" "$FR_TEST_REDIS_PORT" \
 	/var/lib/fillrelay /run/secrets "127.0.0.1:$port"

@@ -8,6 +8,7 @@ pkgs=(
 	musl-tools                                   # the static product build
 	clang-14 libclang-rt-14-dev                  # libFuzzer and sanitizer runtimes
 	gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user-static   # arm64
+	linux-libc-dev-arm64-cross                   # the board init's linux/ and asm/ headers
 	postgresql-15 redis-server pgbouncer         # the integration tests' servers
 	python3-websockets openssl curl              # the Bybit-compatible test peer
 	skopeo umoci                                 # make image and its test

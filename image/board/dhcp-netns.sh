@@ -1,12 +1,13 @@
 #!/bin/sh
 # image/board/dhcp-netns.sh -- runs the board init's DHCP tests
-# (image/board/test_init.c, dhcp_*) against dnsmasq, each in a network
+# (image/board/test_init.c, dhcp_* and net_*) against dnsmasq, each in a network
 # namespace of its own, joined by a veth pair as two machines on one link:
 #
 #   sh image/board/dhcp-netns.sh WORKDIR TEST_INIT
 #
 #   client namespace: veth1 (to the server), veth2 (its peer veth3 leads
-#                     nowhere: no server), the test
+#                     nowhere: no server, and net_static_up's static address),
+#                     the test; its own host name (unshare -u)
 #   server namespace: veth0 10.9.0.1/24, dnsmasq serving 10.9.0.50-59 (leases of
 #                     2 min, authoritative: a request for an unknown lease gets
 #                     a NAK), log WORKDIR/dnsmasq.log
@@ -38,13 +39,13 @@ client)
 	touch "$1/veth0-moved"
 	for _ in $(seq 50); do grep -q 'DHCP, sockets bound' "$1/dnsmasq.log" 2>/dev/null && break; sleep 0.1; done
 	rc=0
-	FR_DHCP_NETNS=1 "$2" dhcp_ || rc=$?
+	FR_DHCP_NETNS=1 "$2" dhcp_ net_ || rc=$?
 	kill "$srv" 2>/dev/null || true
 	wait "$srv" 2>/dev/null || true
 	exit "$rc"
 	;;
 *)
 	rm -f "$1/server-netns" "$1/veth0-moved" "$1/dnsmasq.log"
-	FR_DHCP_SIDE=client exec unshare -n sh "$0" "$1" "$2"
+	FR_DHCP_SIDE=client exec unshare -n -u sh "$0" "$1" "$2"
 	;;
 esac

@@ -10,15 +10,16 @@
  * The dhcp_ tests run inside a network namespace of their own that
  * image/test-board.sh sets up: veth0 (10.9.0.1/24) with dnsmasq serving
  * 10.9.0.50-59 on it, veth1 its peer for the client, and veth2 whose peer has
- * no server:
+ * no server (image/board/dhcp-netns.sh; its namespace has its own host name
+ * too, for net_static_up):
  *
- *   unshare -n sh -c '... dnsmasq ...; test_init dhcp_'
+ *   sh image/board/dhcp-netns.sh WORKDIR test_init     (runs dhcp_ and net_)
  *
  * init.c is included whole; its main is renamed away and never runs, nothing
- * here steps the clock (sntp_query only measures), and /etc is DATA_DIR.
+ * here steps the clock (sntp_query only measures), and /etc is ETC_DIR.
  */
 #define DATA_DIR "build/board/test_init.data"
-#define ETC_DIR DATA_DIR
+#define ETC_DIR "build/board/test_init.etc"
 #define main init_main
 #include "init.c"
 #undef main
@@ -76,6 +77,17 @@ TEST(board_cidr)
 	T_EQ_INT(parse_cidr("10.1.2/24", &a, &m), -1);
 }
 
+/* board.conf with text, read into a cleared cfg as init reads it at boot */
+static int conf_from(const char *text)
+{
+	mkdir(DATA_DIR, 0755);
+	if (write_file(DATA_DIR "/board.conf", text, 0644) != 0)
+		return -1;
+	memset(&cfg, 0, sizeof cfg);
+	read_board_conf();
+	return 0;
+}
+
 TEST(board_conf_static)
 {
 	static const char text[] = "# a static board\n"
@@ -87,10 +99,7 @@ TEST(board_conf_static)
 	                           "colour = blue\n"
 	                           "hostname = desk-1\n";
 
-	mkdir(DATA_DIR, 0755);
-	T_REQUIRE(write_file(DATA_DIR "/board.conf", text, 0644) == 0);
-	memset(&cfg, 0, sizeof cfg);
-	read_board_conf();
+	T_REQUIRE(conf_from(text) == 0);
 	T_EQ_STR(cfg.iface, "end0");
 	T_EQ_INT(cfg.dhcp, 0);
 	T_EQ_INT(ntohl(cfg.addr.s_addr), 0xc0a80714);
@@ -110,10 +119,7 @@ TEST(board_conf_defaults_and_bad_values)
 	                           "sntp = time.example\n"
 	                           "gateway = 300.1.1.1\n";
 
-	mkdir(DATA_DIR, 0755);
-	T_REQUIRE(write_file(DATA_DIR "/board.conf", text, 0644) == 0);
-	memset(&cfg, 0, sizeof cfg);
-	read_board_conf();
+	T_REQUIRE(conf_from(text) == 0);
 	T_EQ_INT(cfg.dhcp, 1);
 	T_EQ_STR(cfg.iface, "");
 	T_EQ_INT(cfg.have_sntp, 0);
@@ -191,6 +197,7 @@ static void dhcp_setup(const char *iface)
 	dhcp_server.s_addr = 0;
 	child = 0;
 	mkdir(DATA_DIR, 0755);
+	mkdir(ETC_DIR, 0755);
 }
 
 TEST(dhcp_lease_from_dnsmasq_then_renewed)
@@ -261,4 +268,51 @@ TEST(dhcp_no_server_bounded)
 	T_EQ_INT(cfg.addr.s_addr, 0);
 	T_CHECK(now_ms() - t0 >= 2000 && now_ms() - t0 < 5000);
 	T_CHECK(dhcp_renew_ms - now_ms() > 9000 && dhcp_renew_ms - now_ms() <= 10000);
+}
+
+TEST(net_static_up)
+{
+	struct ifreq ifr;
+	static char route[4096];
+	char name[64] = "", *hosts, *resolv;
+	int sock;
+
+	T_REQUIRE(getenv("FR_DHCP_NETNS") != NULL);
+	dhcp_setup("veth2");
+	cfg.dhcp = 0;
+	T_REQUIRE(board_key("address", (char[]){"10.9.9.9/24"}) == 0);
+	T_REQUIRE(board_key("gateway", (char[]){"10.9.9.1"}) == 0);
+	T_REQUIRE(board_key("dns", (char[]){"10.9.9.53"}) == 0);
+	T_REQUIRE(board_key("hostname", (char[]){"boardtest"}) == 0);
+	T_REQUIRE(write_file(DATA_DIR "/hosts", "10.0.2.100 exchange.fillrelay.test\n", 0644) == 0);
+	network_up();
+
+	gethostname(name, sizeof name);
+	T_EQ_STR(name, "boardtest");
+	hosts = t_read_file(ETC_DIR "/hosts", NULL);
+	T_REQUIRE(hosts != NULL);
+	T_EQ_STR(hosts, "127.0.0.1 localhost boardtest\n::1 localhost\n"
+	                "10.0.2.100 exchange.fillrelay.test\n");
+	resolv = t_read_file(ETC_DIR "/resolv.conf", NULL);
+	T_REQUIRE(resolv != NULL);
+	T_EQ_STR(resolv, "nameserver 10.9.9.53\n");
+
+	sock = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&ifr, 0, sizeof ifr);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "veth2");
+	T_REQUIRE(ioctl(sock, SIOCGIFADDR, &ifr) == 0);
+	T_EQ_INT(ntohl(((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr), 0x0a090909);
+	T_REQUIRE(ioctl(sock, SIOCGIFNETMASK, &ifr) == 0);
+	T_EQ_INT(ntohl(((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr), 0xffffff00);
+	T_REQUIRE(ioctl(sock, SIOCGIFFLAGS, &ifr) == 0);
+	T_CHECK(ifr.ifr_flags & IFF_UP);
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+	T_REQUIRE(ioctl(sock, SIOCGIFFLAGS, &ifr) == 0);
+	T_CHECK(ifr.ifr_flags & IFF_UP);
+	close(sock);
+	/* the default route: destination 0, gateway 10.9.9.1 (little-endian hex) */
+	T_REQUIRE(read_file("/proc/net/route", route, sizeof route) > 0); /* (st_size 0) */
+	T_CHECK(strstr(route, "veth2\t00000000\t0109090A") != NULL);
+	free(hosts);
+	free(resolv);
 }
