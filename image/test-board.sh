@@ -70,6 +70,7 @@ cpid=$!
 /usr/bin/python3 image/board/sntp_peer.py >"$work/sntp_peer.ready" 2>"$work/sntp_peer.log" &
 spid=$!
 for _ in $(seq 50); do [ -s "$work/sntp_peer.ready" ] && [ -s "$work/chronyd.pid" ] && break; sleep 0.1; done
+rm -rf build/board/test_init.data build/board/test_init.etc   # (the test's /data and /etc)
 if gcc -std=c11 -g -O1 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wvla \
 	-fsanitize=address,undefined -fno-sanitize-recover=all -Itests -Iimage/board \
 	-o "$work/test_init" tests/t.c image/board/test_init.c; then
