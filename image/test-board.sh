@@ -27,8 +27,9 @@
 #      under UEFI): init stops fillrelay with SIGTERM, syncs and unmounts the
 #      data partition, powers off; qemu exits;
 #   5. the data partition, read from the disk image afterwards: e2fsck finds it
-#      clean, and `fillrelay spill verify` and `dump` (the host's build) find
-#      the journal whole with both fills in it.
+#      clean, `fillrelay spill verify` and `dump` (the host's build) find the
+#      journal whole with both fills in it, and /log/fillrelay.log holds
+#      fillrelay's and init's lines up to fillrelay's last.
 # Ends with "N passed, N failed". FR_BOARD_TIMEOUT (default 300) bounds the wait
 # for the first subscription (software emulation of a Cortex-A57).
 set -uo pipefail
@@ -177,6 +178,14 @@ check "e2fsck: the data partition is clean" e2fsck -f -n "$work/data.img"
 debugfs -R "rdump /journal $work" "$work/data.img" >/dev/null 2>&1
 check "fillrelay spill verify: the journal is whole" \
 	build/x86_64/fillrelay spill verify --dir "$work/journal"
+flog=$(debugfs -R "cat /log/fillrelay.log" "$work/data.img" 2>/dev/null)
+check "log file: fillrelay's lines, all three runs subscribed" \
+	[ "$(grep -c 'msg="subscription successful"' <<<"$flog")" -ge 3 ]
+check "log file: init's lines (power-off requested)" grep -q 'init: power-off requested' <<<"$flog"
+check "log file: fillrelay's last line before the unmount (fillrelay stopped)" \
+	grep -q 'msg="fillrelay stopped".*exit=0' <<<"$flog"
+check "log file: no secret in it" sh -c '! grep -q -e "$1" -e "$2" -e "$3"' sh "$E2E_SECRET" \
+	"$FR_TEST_PGPASSWORD" "$FR_TEST_REDIS_PASSWORD" <<<"$flog"
 dump=$(build/x86_64/fillrelay spill dump --dir "$work/journal" 2>&1)
 check "the journal holds fill 1" grep -q 'e2e-exec-1' <<<"$dump"
 check "the journal holds fill 2" grep -q 'e2e-exec-2' <<<"$dump"

@@ -18,8 +18,12 @@
  *   6. brings up lo and the network: a static address or DHCP (renewed at
  *      half the lease); writes /etc/resolv.conf and /etc/hosts (+ /data/hosts);
  *   7. runs `fillrelay run -c /data/fillrelay.conf` as uid/gid 10001 in
- *      /data/journal, its output on the console; when it dies, runs it again
- *      after 1 s, doubling to 60 s while it keeps dying within a minute.
+ *      /data/journal; when it dies, runs it again after 1 s, doubling to 60 s
+ *      while it keeps dying within a minute. Its output and init's own lines
+ *      go to the console and to /data/log/fillrelay.log (1 MiB, then renamed
+ *      fillrelay.log.1: at most 2 MiB); fillrelay writes them into a pipe it
+ *      never waits on (a line is dropped, never the stream stalled, when init
+ *      is busy).
  * Then it waits for:
  *   - a power-off request: KEY_POWER from any input device (gpio-keys on a
  *     board and on `qemu -M virt` with a device tree, the ACPI power button
@@ -84,6 +88,10 @@
 #define STOP_GRACE_MS 30000
 #define SNTP_EVERY_MS (3600 * 1000)
 #define INPUTS_MAX 8
+#define LOG_DIR DATA_DIR "/log"
+#define LOG_FILE LOG_DIR "/fillrelay.log"
+#define LOG_MAX (1 << 20)
+#define LOG_PIPE_BYTES (1 << 20)
 #define DNS_MAX 3
 
 struct board {
@@ -107,6 +115,8 @@ static struct in_addr dhcp_server;
 static int dhcp_bound; /* a lease is held (renewals ask for it again) */
 static int inputs[INPUTS_MAX], inputs_n;
 static int console_fd = -1; /* init's own reader of /dev/console */
+static int log_fd = -1, out_fd = -1; /* the log file; fillrelay's output pipe */
+static int64_t log_bytes;
 
 static int64_t now_ms(void)
 {
@@ -114,6 +124,41 @@ static int64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The log file, renamed to .1 once it passes LOG_MAX. */
+static void log_open(void)
+{
+	struct stat st;
+
+	if (mkdir(LOG_DIR, 0755) != 0 && errno != EEXIST)
+		return;
+	log_fd = open(LOG_FILE, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	log_bytes = log_fd >= 0 && fstat(log_fd, &st) == 0 ? st.st_size : 0;
+}
+
+static void log_close(void)
+{
+	if (log_fd >= 0)
+		close(log_fd);
+	log_fd = -1;
+}
+
+/* Text to the console and the log file. */
+static void emit(const char *text, size_t len)
+{
+	(void)!write(2, text, len);
+	if (log_fd < 0)
+		return;
+	if (log_bytes + (int64_t)len > LOG_MAX) {
+		log_close();
+		rename(LOG_FILE, LOG_FILE ".1");
+		log_open();
+		if (log_fd < 0)
+			return;
+	}
+	if (write(log_fd, text, len) == (ssize_t)len)
+		log_bytes += (int64_t)len;
 }
 
 static void say(const char *fmt, ...)
@@ -130,7 +175,21 @@ static void say(const char *fmt, ...)
 	if (n > (int)sizeof buf - 2)
 		n = sizeof buf - 2;
 	buf[n++] = '\n';
-	(void)!write(2, buf, n);
+	emit(buf, n);
+}
+
+/* fillrelay's output, passed on; the pipe closes when fillrelay is gone. */
+static void read_output(void)
+{
+	char buf[4096];
+	ssize_t n;
+
+	while ((n = read(out_fd, buf, sizeof buf)) > 0)
+		emit(buf, (size_t)n);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		close(out_fd);
+		out_fd = -1;
+	}
 }
 
 /* ---- files --------------------------------------------------------------- */
@@ -893,12 +952,29 @@ static void start_fillrelay(void)
 	static char *const argv[] = {"fillrelay", "run", "-c", FR_CONF, NULL};
 	static char *const envp[] = {"PATH=/bin", "TZ=UTC", NULL};
 	sigset_t none;
-	pid_t pid = fork();
+	int p[2] = {-1, -1};
+	pid_t pid;
 
+	if (out_fd >= 0) {
+		/* the last run's pipe (a restart can come before its end of file) */
+		read_output();
+		if (out_fd >= 0)
+			close(out_fd);
+		out_fd = -1;
+	}
+	if (pipe2(p, O_CLOEXEC) == 0) {
+		/* its end never blocks: a full pipe drops a line, fillrelay goes on */
+		fcntl(p[1], F_SETFL, O_NONBLOCK);
+		fcntl(p[1], F_SETPIPE_SZ, LOG_PIPE_BYTES);
+		fcntl(p[0], F_SETFL, O_NONBLOCK);
+	}
+	pid = fork();
 	restart_at_ms = -1;
 	if (pid < 0) {
 		say("fork: %s; trying again in 1 s", strerror(errno));
 		restart_at_ms = now_ms() + 1000;
+		if (p[0] >= 0)
+			close(p[0]), close(p[1]);
 		return;
 	}
 	if (pid == 0) {
@@ -911,11 +987,19 @@ static void start_fillrelay(void)
 			dup2(null, 0);
 			close(null);
 		}
+		if (p[1] >= 0) {
+			dup2(p[1], 1);
+			dup2(p[1], 2);
+		}
 		if (setgroups(0, NULL) != 0 || setgid(FR_UID) != 0 || setuid(FR_UID) != 0 ||
 		    chdir(FR_JOURNAL) != 0)
 			_exit(71);
 		execve(FR_BIN, argv, envp);
 		_exit(127);
+	}
+	if (p[1] >= 0) {
+		close(p[1]);
+		out_fd = p[0];
 	}
 	child = pid;
 	child_started_ms = now_ms();
@@ -966,6 +1050,10 @@ static void finish_stop(void)
 		waitpid(child, NULL, 0);
 		child = 0;
 	}
+	if (out_fd >= 0)
+		read_output(); /* fillrelay's last lines */
+	say("fillrelay stopped: syncing and unmounting the data partition");
+	log_close(); /* an open file keeps the partition busy */
 	sync();
 	if (umount2(DATA_DIR, 0) == 0)
 		say("data partition synced and unmounted");
@@ -1107,6 +1195,7 @@ int main(void)
 	clock_floor();
 	mount_data();
 	own_data();
+	log_open();
 	read_board_conf();
 	network_up();
 	if (cfg.have_sntp)
@@ -1117,7 +1206,7 @@ int main(void)
 	console_fd = open("/dev/console", O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	start_fillrelay();
 	for (;;) {
-		struct pollfd p[INPUTS_MAX + 2];
+		struct pollfd p[INPUTS_MAX + 3];
 		int n = 0;
 		int64_t t = now_ms(), next = -1;
 
@@ -1134,6 +1223,7 @@ int main(void)
 		next = soonest(next, cfg.have_sntp ? sntp_next_ms : -1);
 		p[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
 		p[n++] = (struct pollfd){.fd = console_fd, .events = POLLIN};
+		p[n++] = (struct pollfd){.fd = out_fd, .events = POLLIN};
 		for (int i = 0; i < inputs_n; i++)
 			p[n++] = (struct pollfd){.fd = inputs[i], .events = POLLIN};
 		t = now_ms();
@@ -1143,7 +1233,9 @@ int main(void)
 			read_signals(sfd);
 		if (p[1].revents)
 			read_console();
-		for (int i = 2; i < n; i++)
+		if (p[2].revents && out_fd >= 0)
+			read_output();
+		for (int i = 3; i < n; i++)
 			if (p[i].revents)
 				read_input(p[i].fd);
 	}

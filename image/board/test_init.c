@@ -132,6 +132,45 @@ TEST(board_conf_defaults_and_bad_values)
 	T_EQ_INT(cfg.dhcp, 1);
 }
 
+TEST(board_log_rotates)
+{
+	static char line[1000];
+	struct stat st;
+
+	mkdir(DATA_DIR, 0755);
+	unlink(LOG_FILE);
+	unlink(LOG_FILE ".1");
+	log_open();
+	T_REQUIRE(log_fd >= 0);
+	memset(line, 'x', sizeof line - 1);
+	line[sizeof line - 2] = '\n';
+	int err = dup(2), null = open("/dev/null", O_WRONLY);
+
+	T_REQUIRE(err >= 0 && null >= 0);
+	dup2(null, 2); /* the console's copy of 1 MiB of x */
+	for (int i = 0; i < 1100; i++) /* 1.05 MiB */
+		emit(line, strlen(line));
+	say("after the rotation");
+	dup2(err, 2);
+	close(err);
+	close(null);
+	log_close();
+	T_REQUIRE(stat(LOG_FILE ".1", &st) == 0);
+	T_CHECK(st.st_size <= LOG_MAX && st.st_size > LOG_MAX - 1000);
+	T_REQUIRE(stat(LOG_FILE, &st) == 0);
+	T_CHECK(st.st_size > 0 && st.st_size < 100 * 1000);
+	char *tail = t_read_file(LOG_FILE, NULL);
+
+	T_REQUIRE(tail != NULL);
+	T_CHECK(strstr(tail, "init: after the rotation\n") != NULL);
+	free(tail);
+	/* appends to what is there after a restart */
+	log_open();
+	T_REQUIRE(log_fd >= 0);
+	T_CHECK(log_bytes == st.st_size);
+	log_close();
+}
+
 TEST(sntp_against_chronyd)
 {
 	int port = getenv("FR_CHRONY_PORT") ? atoi(getenv("FR_CHRONY_PORT")) : 0;
