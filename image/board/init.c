@@ -916,15 +916,12 @@ fail:
 
 static void network_up(void)
 {
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct in_addr lo, lom, none = {0};
 
 	inet_pton(AF_INET, "127.0.0.1", &lo);
 	inet_pton(AF_INET, "255.0.0.0", &lom);
 	if (if_configure("lo", lo, lom, none) != 0)
 		say("lo: %s", strerror(errno));
-	if (s >= 0)
-		close(s);
 	sethostname(cfg.hostname, strlen(cfg.hostname));
 	write_hosts();
 	if (cfg.dns_n)
